@@ -1,0 +1,145 @@
+"""The MAX `ArchConfig` side of a family's config: Hugging Face fields in, graph config out.
+
+A family's `model_config.py` subclasses `TranslatedDecoderConfig`, declares its fields as
+dataclass fields, and lists how each comes from the Hugging Face config in `FIELDS` (rows of
+`common.config.Field`) and what it refuses in `REFUSALS`. Translation, encoding, devices,
+KV-cache parameters and the sequence-length bound are done here once for every family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from max.dtype import DType
+from max.graph import DeviceRef
+from max.nn.kv_cache import KVCacheParams
+from max.nn.transformer import ReturnLogits
+from max.pipelines.kv_cache import cache_dtype_for_encoding
+from max.pipelines.lib import KVCacheConfig, MAXModelConfig, PipelineConfig
+from max.pipelines.lib.config.model_config import _select_quantization_encoding
+from max.pipelines.modeling.config_enums import SupportedEncoding, supported_encoding_dtype
+from typing_extensions import Self
+
+from common.config import ConfigError, Field, Refusal, translate_config
+
+
+def config_source(model_config: MAXModelConfig) -> str:
+    """The config file an error should name."""
+    return str(Path(str(model_config.model_path)) / "config.json")
+
+
+def translate_hf_config(
+    cls: type[TranslatedDecoderConfig], huggingface_config: Any, source: str
+) -> dict[str, Any]:
+    return translate_config(huggingface_config, cls.FIELDS, cls.REFUSALS, source=source)
+
+
+@dataclass(kw_only=True)
+class TranslatedDecoderConfig:
+    """Base of a decoder family's arch config.
+
+    Translated fields must include `num_layers`, `num_heads`, `num_kv_heads`, `head_dim` and
+    `max_positions`; the KV cache and the sequence-length bound are derived from them.
+    """
+
+    DEFAULT_ENCODING: ClassVar[SupportedEncoding] = "float32"
+    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32"}
+    FIELDS: ClassVar[tuple[Field, ...]] = ()
+    REFUSALS: ClassVar[tuple[Refusal, ...]] = ()
+
+    dtype: DType
+    devices: list[DeviceRef]
+    kv_params: KVCacheParams
+    max_seq_len: int
+    return_logits: ReturnLogits = ReturnLogits.LAST_TOKEN
+    tie_word_embeddings: bool = True
+    checkpoint_names: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def initialize(
+        cls,
+        pipeline_config: PipelineConfig,
+        model_config: MAXModelConfig | None = None,
+        *,
+        max_seq_len: int,
+    ) -> Self:
+        model_config = model_config or pipeline_config.model
+        source = config_source(model_config)
+        hf = model_config.huggingface_config
+        if hf is None:
+            raise ConfigError(f"{source}: no Hugging Face config could be loaded")
+        fields = translate_hf_config(cls, hf, source)
+        encoding = _select_quantization_encoding(model_config, cls.DEFAULT_ENCODING)
+        if encoding not in cls.SUPPORTED_ENCODINGS:
+            raise ConfigError(
+                f"{cls.__name__}: encoding {encoding!r} is not verified for this architecture; "
+                f"supported: {sorted(cls.SUPPORTED_ENCODINGS)}"
+            )
+        devices = [DeviceRef(spec.device_type, spec.id) for spec in model_config.device_specs]
+        kv_params = cls.construct_kv_params(
+            hf,
+            pipeline_config,
+            devices,
+            model_config.kv_cache,
+            cache_dtype_for_encoding(encoding, model_config.kv_cache.kv_cache_format),
+        )
+        return cls(
+            **fields,
+            dtype=supported_encoding_dtype(encoding),
+            devices=devices,
+            kv_params=kv_params,
+            max_seq_len=max_seq_len,
+        )
+
+    @classmethod
+    def construct_kv_params(
+        cls,
+        huggingface_config: Any,
+        pipeline_config: PipelineConfig,
+        devices: list[DeviceRef],
+        kv_cache_config: KVCacheConfig,
+        cache_dtype: DType,
+        **_: Any,
+    ) -> KVCacheParams:
+        fields = translate_hf_config(cls, huggingface_config, "config.json")
+        return kv_cache_config.to_params(
+            dtype=cache_dtype,
+            n_kv_heads=fields["num_kv_heads"],
+            head_dim=fields["head_dim"],
+            num_layers=fields["num_layers"],
+            devices=devices,
+            data_parallel_degree=pipeline_config.model.data_parallel_degree,
+        )
+
+    @classmethod
+    def calculate_max_seq_len(
+        cls, huggingface_config: Any, model_config: MAXModelConfig
+    ) -> int:
+        """Prompt plus generated tokens fit the position table; a larger max_length is refused."""
+        limit = translate_hf_config(cls, huggingface_config, config_source(model_config))[
+            "max_positions"
+        ]
+        asked = model_config.max_length
+        if asked is None:
+            return limit
+        if asked > limit:
+            raise ConfigError(
+                f"{config_source(model_config)}: --max-length {asked} exceeds the model's "
+                f"position limit ({limit}, from n_positions/max_position_embeddings)"
+            )
+        return asked
+
+    def get_max_seq_len(self) -> int:
+        return self.max_seq_len
+
+    def get_kv_params(self) -> KVCacheParams:
+        return self.kv_params
+
+    def finalize(self, *, state_dict: dict[str, Any], return_logits: ReturnLogits) -> None:
+        """Completes what only the weights tell: whether the LM head is tied to the embedding."""
+        self.return_logits = return_logits
+        self.checkpoint_names = frozenset(state_dict)
+        if "lm_head.weight" in state_dict:
+            self.tie_word_embeddings = False

@@ -1,0 +1,199 @@
+"""What every KV-cached decoder family shares: batch inputs, batching, the pipeline model.
+
+A family's `batch_processor.py` and `model.py` subclass these and name their config and
+graph classes; the rest (ragged batching, per-token positions, compile and execute) is here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from max import tree
+from max.driver import Buffer, Device
+from max.dtype import DType
+from max.engine import InferenceSession, Model
+from max.graph import DeviceRef, TensorType
+from max.graph.weights import Weights, WeightsAdapter
+from max.nn.kv_cache import KVCacheInputs
+from max.nn.kv_cache.cache_params import KVCacheParamInterface
+from max.nn.transformer import ReturnLogits
+from max.pipelines.context import TextContext
+from max.pipelines.lib import (
+    KVCacheConfig,
+    ModelInputs,
+    ModelOutputs,
+    PipelineConfig,
+    PipelineModelWithKVCache,
+)
+from max.pipelines.lib.graph_specs import GraphRole, GraphSpec
+from max.pipelines.lib.interfaces.batch_processor import (
+    SingleReplicaRaggedBatchProcessor,
+    build_single_replica_ragged_token_arrays,
+    ragged_batch_inputs,
+    single_replica_context_batch,
+)
+from max.pipelines.lib.memory_estimation import MemoryPlan
+
+from common.max_weights import conform_to_graph
+
+logger = logging.getLogger(__name__)
+
+
+def decoder_input_tree(
+    kv_params: KVCacheParamInterface, device: DeviceRef, *, with_positions: bool
+) -> OrderedDict[str, object]:
+    """The graph's named inputs: tokens, row offsets, logits count, [positions], KV cache."""
+    batch = ragged_batch_inputs(device)
+    if with_positions:
+        batch["positions"] = TensorType(DType.int64, shape=["total_seq_len"], device=device)
+    return OrderedDict(batch=batch, kv=kv_params.get_symbolic_inputs())
+
+
+def token_positions(context_batch: Sequence[TextContext]) -> np.ndarray:
+    """Each active token's index in its own sequence, counting tokens already in the KV cache.
+
+    Positions restart per sequence in a ragged batch and continue across decode steps; a
+    prefix-cache hit advances `processed_length` past the cached tokens, so it is counted too.
+    """
+    if not context_batch:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(
+        [
+            np.arange(
+                ctx.tokens.processed_length,
+                ctx.tokens.processed_length + ctx.tokens.active_length,
+                dtype=np.int64,
+            )
+            for ctx in context_batch
+        ]
+    )
+
+
+@dataclass
+class DecoderInputs(ModelInputs):
+    """One step's graph inputs for a ragged batch."""
+
+    tokens: Buffer
+    input_row_offsets: Buffer
+    return_n_logits: Buffer
+    positions: Buffer | None = None
+
+    @property
+    def buffers(self) -> tuple[Buffer, ...]:
+        batch = (self.tokens, self.input_row_offsets, self.return_n_logits)
+        if self.positions is not None:
+            batch += (self.positions,)
+        kv = tree.leaves(self.kv_cache_inputs) if self.kv_cache_inputs is not None else ()
+        return (*batch, *kv)
+
+
+class DecoderBatchProcessor(SingleReplicaRaggedBatchProcessor[TextContext, DecoderInputs]):
+    """Ragged batching; adds per-token positions for families with learned position tables."""
+
+    needs_positions: ClassVar[bool] = False
+
+    def prepare_initial_token_inputs(
+        self,
+        replica_batches: Sequence[Sequence[TextContext]],
+        kv_cache_inputs: KVCacheInputs[Buffer, Buffer] | None = None,
+        return_n_logits: int = 1,
+    ) -> DecoderInputs:
+        context_batch = single_replica_context_batch(
+            replica_batches, processor_name=type(self).__qualname__
+        )
+        device = self.runtime.devices[0]
+        tokens, row_offsets = build_single_replica_ragged_token_arrays(context_batch)
+        positions = None
+        if self.needs_positions:
+            positions = Buffer.from_numpy(token_positions(context_batch)).to(device)
+        return DecoderInputs(
+            tokens=Buffer.from_numpy(tokens).to(device),
+            input_row_offsets=Buffer.from_numpy(row_offsets).to(device),
+            return_n_logits=Buffer.from_numpy(np.array([return_n_logits], dtype=np.int64)),
+            positions=positions,
+            kv_cache_inputs=kv_cache_inputs,
+        )
+
+
+class DecoderPipelineModel(PipelineModelWithKVCache[TextContext, Any, Model]):
+    """Compiles a family's graph module over the ragged-batch inputs and runs it.
+
+    Subclasses set `model_config_cls` (whose `finalize(state_dict, return_logits)` completes
+    the config from the weights), `graph_cls` (a `max.nn` module taking that config, with an
+    `input_tree()` and `trace()`), and `batch_processor_cls`.
+    """
+
+    graph_cls: ClassVar[type[Any]]
+    graph_name: ClassVar[str] = "decoder"
+
+    def __init__(
+        self,
+        pipeline_config: PipelineConfig,
+        session: InferenceSession,
+        devices: list[Device],
+        kv_cache_config: KVCacheConfig,
+        weights: Weights,
+        *,
+        memory_plan: MemoryPlan,
+        adapter: WeightsAdapter | None = None,
+        return_logits: ReturnLogits = ReturnLogits.LAST_TOKEN,
+        max_batch_size: int = 1,
+    ) -> None:
+        super().__init__(
+            pipeline_config,
+            session,
+            devices,
+            kv_cache_config,
+            weights,
+            adapter=adapter,
+            return_logits=return_logits,
+            max_batch_size=max_batch_size,
+            memory_plan=memory_plan,
+        )
+        self._models = self.load_graphs(session)
+
+    @property
+    def model(self) -> Model:
+        return self._models[GraphRole.DECODER]
+
+    def _create_model_config(self, state_dict: dict[str, Any]) -> Any:
+        config = self.arch_config
+        config.finalize(state_dict=state_dict, return_logits=self.return_logits)
+        return config
+
+    def graph_specs(self, model_config: Any) -> dict[str, GraphSpec]:
+        if len(self.devices) > 1:
+            raise ValueError(
+                f"{type(self).__name__} runs on one device; got {len(self.devices)}"
+            )
+        module = self.graph_cls(model_config)
+        weights = conform_to_graph(
+            self._state_dict,
+            module.raw_state_dict(),
+            source=str(self.pipeline_config.model.model_path),
+        )
+        module.load_state_dict(weights, weight_alignment=1, strict=True)
+        self._state_dict = {}
+        return {
+            GraphRole.DECODER: GraphSpec(
+                module,
+                self.graph_name,
+                self._bind_graph_inputs(module.input_tree()),
+                weights=module.state_dict(),
+            )
+        }
+
+    def _load_state_dict(self) -> dict[str, Any]:
+        self._state_dict = super()._load_state_dict()
+        return self._state_dict
+
+    def execute(self, model_inputs: ModelInputs) -> ModelOutputs:
+        assert isinstance(model_inputs, DecoderInputs)
+        outputs = self.model.execute(*model_inputs.buffers)
+        assert self.batch_processor is not None
+        return self.batch_processor.process_outputs(outputs)

@@ -1,0 +1,78 @@
+"""Between MAX's weight objects and the mapping tables: numpy views in, `WeightData` out,
+and the final check of a state dict against the graph that will bind it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from max.driver import Buffer
+from max.dtype import DType
+from max.graph.weights import WeightData, Weights
+
+from common.mapping import MappingTable, WeightMappingError, apply_mapping
+
+# numpy has no bfloat16: such tensors travel as their 16-bit patterns (layout ops are exact).
+_BIT_VIEWS = {DType.bfloat16: DType.uint16}
+
+
+def numpy_view(weight: WeightData) -> tuple[np.ndarray, DType]:
+    """The tensor as a numpy array (zero-copy where possible) and its real dtype."""
+    carrier = _BIT_VIEWS.get(weight.dtype)
+    if carrier is None:
+        return np.from_dlpack(weight.data), weight.dtype
+    return Buffer.from_dlpack(weight.data).view(carrier).to_numpy(), weight.dtype
+
+
+def weight_from_numpy(array: np.ndarray, dtype: DType, name: str) -> WeightData:
+    array = np.ascontiguousarray(array)
+    if dtype in _BIT_VIEWS:
+        return WeightData(Buffer.from_numpy(array).view(dtype), name, dtype, array.shape)
+    return WeightData.from_numpy(array, name)
+
+
+def adapt_checkpoint(
+    state_dict: Mapping[str, Weights],
+    table: MappingTable,
+    *,
+    ctx: Mapping[str, Any] | None = None,
+    source: str = "checkpoint",
+) -> dict[str, WeightData]:
+    """Runs a family's mapping table over a MAX checkpoint; transforms see numpy arrays."""
+    arrays: dict[str, np.ndarray] = {}
+    dtypes: dict[str, DType] = {}
+    for name, weights in state_dict.items():
+        arrays[name], dtypes[name] = numpy_view(weights.data())
+    mapped = apply_mapping(arrays, table, ctx=ctx, source=source)
+    # A target inherits the dtype of the checkpoint tensor it came from; all share one here.
+    dtype = next(iter(dtypes.values()), DType.float32)
+    return {name: weight_from_numpy(array, dtype, name) for name, array in mapped.items()}
+
+
+def conform_to_graph(
+    state_dict: Mapping[str, WeightData], graph_weights: Mapping[str, Any], *, source: str
+) -> dict[str, WeightData]:
+    """Checks every graph weight is fed with the right shape, casting floats to the graph dtype.
+
+    All problems are reported together; an error names each tensor, expected and found.
+    """
+    missing = sorted(set(graph_weights) - set(state_dict))
+    unmapped = sorted(set(state_dict) - set(graph_weights))
+    mismatched: list[tuple[str, str, str]] = []
+    out: dict[str, WeightData] = {}
+    for name, weight in graph_weights.items():
+        value = state_dict.get(name)
+        if value is None:
+            continue
+        expected = tuple(int(d) for d in weight.shape)
+        found = tuple(int(d) for d in value.shape)
+        if expected != found:
+            mismatched.append((name, f"{list(expected)}", f"{list(found)}"))
+            continue
+        out[name] = value if value.dtype == weight.dtype else value.astype(weight.dtype)
+    if missing or unmapped or mismatched:
+        raise WeightMappingError(
+            source, unexpected=unmapped, missing=missing, mismatched=mismatched
+        )
+    return out

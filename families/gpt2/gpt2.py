@@ -1,0 +1,187 @@
+"""GPT-2 as a MAX graph: learned positions, fused-QKV attention over the paged KV cache,
+pre-LayerNorm blocks with a two-layer MLP. Weight names follow the checkpoint's (`h.0.attn...`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from max import tree
+from max.dtype import DType
+from max.graph import DeviceRef, Graph, TensorValue, Type, Value, ops
+from max.graph import Module as GraphModule
+from max.nn.attention.mask_config import MHAMaskVariant
+from max.nn.embedding import Embedding
+from max.nn.kernels import flash_attention_ragged, store_k_cache_ragged, store_v_cache_ragged
+from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams, PagedCacheValues
+from max.nn.layer import LayerList, Module
+from max.nn.linear import Linear
+from max.nn.norm import LayerNorm
+from max.nn.transformer import LogitsPostprocessMixin
+
+from common.decoder import decoder_input_tree
+
+from .model_config import GPT2Config
+
+# Hugging Face `activation_function` names to the MAX op that computes the same function.
+ACTIVATIONS: dict[str, Callable[[TensorValue], TensorValue]] = {
+    "gelu_new": lambda x: ops.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: ops.gelu(x, approximate="tanh"),
+    "gelu_fast": lambda x: ops.gelu(x, approximate="tanh"),
+    "gelu": lambda x: ops.gelu(x),
+    "quick_gelu": lambda x: ops.gelu(x, approximate="quick"),
+    "relu": ops.relu,
+    "silu": ops.silu,
+    "swish": ops.silu,
+    "tanh": ops.tanh,
+    "sigmoid": ops.sigmoid,
+}
+
+
+class GPT2Attention(Module):
+    """Causal self-attention with one fused `c_attn` projection (bias included)."""
+
+    def __init__(self, config: GPT2Config, layer: int) -> None:
+        super().__init__()
+        self.kv_params = config.kv_params
+        self.num_heads = config.num_heads
+        self.head_dim = config.head_dim
+        self.layer = layer
+        self.scale = config.attention_scale(layer)
+        device = config.devices[0]
+        hidden = config.hidden_size
+        self.c_attn = Linear(hidden, 3 * hidden, config.dtype, device, has_bias=True)
+        self.c_proj = Linear(hidden, hidden, config.dtype, device, has_bias=True)
+
+    def __call__(
+        self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
+    ) -> TensorValue:
+        layer_idx = ops.constant(self.layer, DType.uint32, device=DeviceRef.CPU())
+        q, k, v = ops.split(self.c_attn(x), [x.shape[-1]] * 3, axis=-1)
+        heads = (-1, self.num_heads, self.head_dim)
+        store_k_cache_ragged(kv_collection, k.reshape(heads), input_row_offsets, layer_idx)
+        store_v_cache_ragged(kv_collection, v.reshape(heads), input_row_offsets, layer_idx)
+        attn = flash_attention_ragged(
+            self.kv_params,
+            input=q.reshape(heads),
+            kv_collection=kv_collection,
+            layer_idx=layer_idx,
+            input_row_offsets=input_row_offsets,
+            mask_variant=MHAMaskVariant.CAUSAL_MASK,
+            scale=self.scale,
+        )
+        return self.c_proj(attn.reshape((x.shape[0], -1)))
+
+
+class GPT2MLP(Module):
+    """Two layers, `c_fc` then `c_proj`, with the checkpoint's activation between."""
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        device = config.devices[0]
+        self.c_fc = Linear(
+            config.hidden_size, config.intermediate_size, config.dtype, device, has_bias=True
+        )
+        self.c_proj = Linear(
+            config.intermediate_size, config.hidden_size, config.dtype, device, has_bias=True
+        )
+        self.act = ACTIVATIONS[config.activation]
+
+    def __call__(self, x: TensorValue) -> TensorValue:
+        return self.c_proj(self.act(self.c_fc(x)))
+
+
+def layer_norm(config: GPT2Config) -> LayerNorm:
+    return LayerNorm(config.hidden_size, config.devices, config.dtype, eps=config.layer_norm_eps)
+
+
+class GPT2Block(Module):
+    def __init__(self, config: GPT2Config, layer: int) -> None:
+        super().__init__()
+        self.ln_1 = layer_norm(config)
+        self.attn = GPT2Attention(config, layer)
+        self.ln_2 = layer_norm(config)
+        self.mlp = GPT2MLP(config)
+
+    def __call__(
+        self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
+    ) -> TensorValue:
+        h = x + self.attn(self.ln_1(x), kv_collection, input_row_offsets)
+        return h + self.mlp(self.ln_2(h))
+
+
+class GPT2(LogitsPostprocessMixin, Module):
+    """`GPT2LMHeadModel`: token plus position embedding, blocks, final norm, LM head."""
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.config = config
+        device = config.devices[0]
+        self.wte = Embedding(config.vocab_size, config.hidden_size, config.dtype, device)
+        self.wpe = Embedding(config.max_positions, config.hidden_size, config.dtype, device)
+        self.h = LayerList([GPT2Block(config, i) for i in range(config.num_layers)])
+        self.ln_f = layer_norm(config)
+        self.lm_head = Linear(config.hidden_size, config.vocab_size, config.dtype, device)
+        if config.tie_word_embeddings:
+            self.lm_head.set_shared_weight("weight", self.wte.weight)
+        # Names LogitsPostprocessMixin reads.
+        self.norm = self.ln_f
+        self.return_logits = config.return_logits
+
+    def __call__(
+        self,
+        tokens: TensorValue,
+        positions: TensorValue,
+        kv_collection: PagedCacheValues,
+        return_n_logits: TensorValue,
+        input_row_offsets: TensorValue,
+    ) -> tuple[TensorValue, ...]:
+        h = self.wte(tokens) + self.wpe(positions)
+        for block in self.h:
+            h = block(h, kv_collection, input_row_offsets)
+        return self._postprocess_logits(h, input_row_offsets, return_n_logits)
+
+    def input_tree(self) -> OrderedDict[str, object]:
+        return decoder_input_tree(
+            self.config.kv_params, self.config.devices[0], with_positions=True
+        )
+
+    def trace(
+        self,
+        *input_types: Type[Any],
+        name: str | None = None,
+        module: GraphModule | None = None,
+        custom_extensions: Iterable[Path] = (),
+        is_device_graph: bool = False,
+    ) -> Graph:
+        kv_params: KVCacheParams = self.config.kv_params
+
+        def forward(
+            tokens: Value[Any],
+            input_row_offsets: Value[Any],
+            return_n_logits: Value[Any],
+            positions: Value[Any],
+            *kv_inputs: Value[Any],
+        ) -> tuple[TensorValue, ...]:
+            kv_collection = tree.leaves(
+                kv_params.unflatten_kv_inputs(iter(kv_inputs)), leaf=KVCacheInputsPerDevice
+            )[0]
+            return self(
+                tokens.tensor,
+                positions.tensor,
+                kv_collection,
+                return_n_logits.tensor,
+                input_row_offsets.tensor,
+            )
+
+        return Graph(
+            name or type(self).__qualname__,
+            forward,
+            input_types=input_types,
+            custom_extensions=list(custom_extensions),
+            module=module,
+            is_device_graph=is_device_graph,
+        )

@@ -1,0 +1,56 @@
+"""GPT-2 checkpoint tensors to graph weights, as a table.
+
+The graph keeps the checkpoint's names; what differs is the `transformer.` prefix of newer
+saves, the Conv1D layers stored [in, out] (transposed here to MAX's [out, in]; `c_attn` stays
+fused as one [3 * hidden, hidden] projection), and the causal-mask buffers that are not weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from max.graph.weights import WeightData, Weights
+
+from common.mapping import MappingTable, Row
+from common.max_weights import adapt_checkpoint
+from common.transforms import transpose_conv1d
+
+GPT2_TABLE = MappingTable(
+    rows=(
+        Row("wte.weight", "wte.weight"),
+        Row("wpe.weight", "wpe.weight"),
+        Row("h.{layer}.ln_1.weight", "h.{layer}.ln_1.weight"),
+        Row("h.{layer}.ln_1.bias", "h.{layer}.ln_1.bias"),
+        Row("h.{layer}.attn.c_attn.weight", "h.{layer}.attn.c_attn.weight", transpose_conv1d),
+        Row("h.{layer}.attn.c_attn.bias", "h.{layer}.attn.c_attn.bias"),
+        Row("h.{layer}.attn.c_proj.weight", "h.{layer}.attn.c_proj.weight", transpose_conv1d),
+        Row("h.{layer}.attn.c_proj.bias", "h.{layer}.attn.c_proj.bias"),
+        Row("h.{layer}.ln_2.weight", "h.{layer}.ln_2.weight"),
+        Row("h.{layer}.ln_2.bias", "h.{layer}.ln_2.bias"),
+        Row("h.{layer}.mlp.c_fc.weight", "h.{layer}.mlp.c_fc.weight", transpose_conv1d),
+        Row("h.{layer}.mlp.c_fc.bias", "h.{layer}.mlp.c_fc.bias"),
+        Row("h.{layer}.mlp.c_proj.weight", "h.{layer}.mlp.c_proj.weight", transpose_conv1d),
+        Row("h.{layer}.mlp.c_proj.bias", "h.{layer}.mlp.c_proj.bias"),
+        Row("ln_f.weight", "ln_f.weight"),
+        Row("ln_f.bias", "ln_f.bias"),
+        Row("lm_head.weight", "lm_head.weight"),
+    ),
+    strip_prefixes=("transformer.",),
+    ignore=("h.{layer}.attn.bias", "h.{layer}.attn.masked_bias"),
+    optional_targets=("lm_head.weight",),
+)
+
+
+def convert_safetensor_state_dict(
+    state_dict: Mapping[str, Weights],
+    huggingface_config: Any = None,
+    pipeline_config: Any = None,
+    **_: Any,
+) -> dict[str, WeightData]:
+    source = str(getattr(getattr(pipeline_config, "model", None), "model_path", "checkpoint"))
+    weights = adapt_checkpoint(state_dict, GPT2_TABLE, source=source)
+    if getattr(huggingface_config, "tie_word_embeddings", True):
+        # A tied head is wte; Hugging Face ignores a stored copy, and so do we.
+        weights.pop("lm_head.weight", None)
+    return weights

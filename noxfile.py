@@ -1,0 +1,91 @@
+"""Sessions: `nox -l` lists them. They run in the environment `tools/dev.py` prepares
+(`.venv`), so MAX's multi-hundred-megabyte install is made once, not per session.
+
+Parameters a user sees, e.g. `nox -s "test-gpt2(encoding='float32', kv='jenga-prefix')"`.
+A combination this machine cannot run is reported as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.default_venv_backend = "none"
+
+ENCODINGS = ["float32", "bfloat16"]
+# MAX 26.7's KV cache is always paged: the Jenga manager (default) or the legacy one, each with
+# prefix caching on or off.
+KV_STRATEGIES = ["jenga-prefix", "jenga-noprefix", "legacy-prefix", "legacy-noprefix"]
+
+
+def _has_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None or os.path.exists("/dev/kfd")
+
+
+def _skip_unrunnable(session: nox.Session, encoding: str) -> None:
+    if encoding == "bfloat16" and not _has_gpu():
+        session.skip("bfloat16: MAX 26.7 refuses bfloat16 on the CPU and this machine has no GPU")
+
+
+def _pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
+    session.run("python", "-m", "pytest", *paths, *session.posargs, env=env or {})
+
+
+@nox.session(name="tests")
+def tests(session: nox.Session) -> None:
+    """Everything this CPU can run, all families (float32, every KV strategy)."""
+    _pytest(session, "tests")
+
+
+@nox.session(name="test-gpt2")
+@nox.parametrize("kv", KV_STRATEGIES)
+@nox.parametrize("encoding", ENCODINGS)
+def test_gpt2(session: nox.Session, encoding: str, kv: str) -> None:
+    _skip_unrunnable(session, encoding)
+    _pytest(session, "tests/gpt2", env={"MAXFAM_ENCODING": encoding, "MAXFAM_KV": kv})
+
+
+@nox.session(name="test-llama_style")
+@nox.parametrize("kv", KV_STRATEGIES)
+@nox.parametrize("encoding", ENCODINGS)
+def test_llama_style(session: nox.Session, encoding: str, kv: str) -> None:
+    _skip_unrunnable(session, encoding)
+    _pytest(session, "tests/llama_style", env={"MAXFAM_ENCODING": encoding, "MAXFAM_KV": kv})
+
+
+@nox.session(name="test-bert_style")
+@nox.parametrize("encoding", ENCODINGS)
+def test_bert_style(session: nox.Session, encoding: str) -> None:
+    _skip_unrunnable(session, encoding)
+    _pytest(session, "tests/bert_style", env={"MAXFAM_ENCODING": encoding})
+
+
+@nox.session(name="test-common")
+def test_common(session: nox.Session) -> None:
+    _pytest(session, *sorted(str(p) for p in _glob("tests/test_common_*.py")))
+
+
+@nox.session(name="lint")
+def lint(session: nox.Session) -> None:
+    session.run("ruff", "check", ".")
+
+
+@nox.session(name="demo")
+def demo(session: nox.Session) -> None:
+    """`max generate` and one `max serve` completion on the shipped Shakespeare GPT-2."""
+    session.run("python", "tools/demo.py", *session.posargs)
+
+
+@nox.session(name="bench")
+def bench(session: nox.Session) -> None:
+    """GPT-2 on MAX vs Hugging Face vs MAX's own Llama (docs/BENCHMARKS.md)."""
+    session.run("python", "tools/bench.py", *session.posargs)
+
+
+def _glob(pattern: str) -> list[str]:
+    from glob import glob
+
+    return glob(pattern)
