@@ -10,18 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from max import tree
-from max.dtype import DType
-from max.graph import DeviceRef, Graph, TensorValue, Type, Value, ops
+from max.graph import Graph, TensorValue, Type, Value, ops
 from max.graph import Module as GraphModule
-from max.nn.attention.mask_config import MHAMaskVariant
 from max.nn.embedding import Embedding
-from max.nn.kernels import flash_attention_ragged, store_k_cache_ragged, store_v_cache_ragged
 from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams, PagedCacheValues
 from max.nn.layer import LayerList, Module
 from max.nn.linear import Linear
 from max.nn.norm import LayerNorm
 from max.nn.transformer import LogitsPostprocessMixin
 
+from common.attention import paged_causal_attention
 from common.decoder import decoder_input_tree
 
 from .model_config import GPT2Config
@@ -59,21 +57,19 @@ class GPT2Attention(Module):
     def __call__(
         self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
     ) -> TensorValue:
-        layer_idx = ops.constant(self.layer, DType.uint32, device=DeviceRef.CPU())
         q, k, v = ops.split(self.c_attn(x), [x.shape[-1]] * 3, axis=-1)
         heads = (-1, self.num_heads, self.head_dim)
-        store_k_cache_ragged(kv_collection, k.reshape(heads), input_row_offsets, layer_idx)
-        store_v_cache_ragged(kv_collection, v.reshape(heads), input_row_offsets, layer_idx)
-        attn = flash_attention_ragged(
+        attn = paged_causal_attention(
             self.kv_params,
-            input=q.reshape(heads),
+            layer=self.layer,
+            q=q.reshape(heads),
+            k=k.reshape(heads),
+            v=v.reshape(heads),
             kv_collection=kv_collection,
-            layer_idx=layer_idx,
             input_row_offsets=input_row_offsets,
-            mask_variant=MHAMaskVariant.CAUSAL_MASK,
             scale=self.scale,
         )
-        return self.c_proj(attn.reshape((x.shape[0], -1)))
+        return self.c_proj(attn)
 
 
 class GPT2MLP(Module):
