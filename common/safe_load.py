@@ -56,19 +56,21 @@ _MAX_LISTED = 20
 class CheckpointError(ValueError):
     """A checkpoint file or directory that MAX should not be handed; names path and problems."""
 
-    def __init__(self, path: str | os.PathLike[str], problems: Sequence[str]) -> None:
-        self.path = str(path)
-        self.problems = list(problems)
+    def __init__(self, path: str | os.PathLike[str], problems: Sequence[str] | None = None) -> None:
+        # CheckpointError("path: message") is accepted too: the one string is the whole report.
+        self.path = str(path) if problems is not None else ""
+        self.problems = list(problems) if problems is not None else [str(path)]
         super().__init__(self.report())
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.problems))
 
     def report(self) -> str:
+        prefix = f"{self.path}: " if self.path else ""
         if len(self.problems) == 1:
-            return f"{self.path}: {self.problems[0]}"
+            return f"{prefix}{self.problems[0]}"
         shown = self.problems[:_MAX_LISTED]
-        lines = [f"{self.path}: {len(self.problems)} problems"]
+        lines = [f"{prefix}{len(self.problems)} problems"]
         lines.extend(f"  - {p}" for p in shown)
         if len(self.problems) > len(shown):
             lines.append(f"  ... and {len(self.problems) - len(shown)} more")

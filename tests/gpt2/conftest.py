@@ -1,0 +1,66 @@
+"""Tiny GPT-2 checkpoints covering every config knob the family implements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from common.checkpoints import build_random_checkpoint
+
+FAMILY = "families.gpt2"
+
+# Two graphs cover the knobs: Hugging Face's defaults (saved with `transformer.` names), and
+# every non-default knob at once (saved the hub's way: no prefix, attn.bias buffers, own head).
+CONFIGS: dict[str, dict] = {
+    "defaults": {"n_positions": 320},
+    "knobs": {
+        "n_positions": 320,
+        "activation_function": "gelu",
+        "n_inner": 96,
+        "layer_norm_epsilon": 1e-3,
+        "scale_attn_weights": False,
+        "scale_attn_by_inverse_layer_idx": True,
+        "reorder_and_upcast_attn": True,
+        "tie_word_embeddings": False,
+    },
+}
+
+
+def save_hub_style(directory: Path, n_positions: int) -> None:
+    """Rewrites a checkpoint as the hub's gpt2 stores it: bare names plus mask buffers."""
+    file = directory / "model.safetensors"
+    tensors = {k.removeprefix("transformer."): v for k, v in load_file(file).items()}
+    layers = {int(k.split(".")[1]) for k in tensors if k.startswith("h.")}
+    mask = np.tril(np.ones((n_positions, n_positions), dtype=bool))[None, None]
+    for layer in layers:
+        tensors[f"h.{layer}.attn.bias"] = mask
+    save_file(tensors, file, metadata={"format": "pt"})
+
+
+@pytest.fixture(scope="session")
+def gpt2_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("gpt2")
+    out = {}
+    for name, overrides in CONFIGS.items():
+        path = build_random_checkpoint(
+            "GPT2LMHeadModel", root / name, config_overrides=overrides, seed=7
+        )
+        if name == "knobs":
+            save_hub_style(path, overrides["n_positions"])
+        out[name] = path
+    return out
+
+
+def ragged_prompts(vocab_size: int, seed: int = 0) -> list[list[int]]:
+    """Four prompts of different lengths; the last two share a 150-token prefix (> one KV page)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.integers(1, vocab_size, 150).tolist()
+    return [
+        rng.integers(1, vocab_size, 1).tolist(),
+        rng.integers(1, vocab_size, 9).tolist(),
+        shared + rng.integers(1, vocab_size, 3).tolist(),
+        shared + rng.integers(1, vocab_size, 31).tolist(),
+    ]

@@ -1,0 +1,141 @@
+"""GPT-2 through `max serve` on 127.0.0.1 with the OpenAI client: completions (plain and
+streamed) equal Hugging Face's greedy text, continuous batching, sampling parameters, and
+clear 4xx answers for what a GPT-2 cannot do."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import openai
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.serving import running_server
+
+from .conftest import FAMILY
+
+torch.set_num_threads(1)
+PROMPTS = [
+    "First Citizen:\nBefore we proceed any further, hear me speak.",
+    "ROMEO:",
+    "What light through yonder window breaks? It is the east",
+    "KING HENRY",
+]
+
+
+@pytest.fixture(scope="module")
+def served(gpt2_checkpoints, tmp_path_factory):
+    path = gpt2_checkpoints["defaults"]
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with running_server(path, FAMILY, "--max-batch-size", "8", log=log) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", timeout=300)
+        yield client, path, log
+
+
+def hf_greedy_text(path, prompt: str, max_tokens: int) -> str:
+    tok = AutoTokenizer.from_pretrained(path)
+    hf = AutoModelForCausalLM.from_pretrained(path).eval()
+    ids = tok(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = hf.generate(
+            ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=tok.eos_token_id
+        )
+    return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
+def complete(client, prompt: str, max_tokens: int, **kw) -> str:
+    r = client.completions.create(
+        model=client.models.list().data[0].id, prompt=prompt, max_tokens=max_tokens, **kw
+    )
+    return r.choices[0].text
+
+
+GREEDY = {"temperature": 0.0}
+
+
+@pytest.mark.slow
+def test_completion_equals_hugging_face_greedy(served):
+    client, path, _ = served
+    for prompt in PROMPTS[:2]:
+        assert complete(client, prompt, 24, **GREEDY) == hf_greedy_text(path, prompt, 24)
+
+
+@pytest.mark.slow
+def test_streamed_completion_equals_plain(served):
+    client, path, _ = served
+    model = client.models.list().data[0].id
+    stream = client.completions.create(
+        model=model, prompt=PROMPTS[2], max_tokens=24, stream=True, **GREEDY
+    )
+    text = "".join(chunk.choices[0].text for chunk in stream if chunk.choices)
+    assert text == hf_greedy_text(path, PROMPTS[2], 24)
+
+
+@pytest.mark.slow
+def test_concurrent_requests_join_and_leave_equal_solo_runs(served):
+    """Different lengths, staggered starts: each output equals the same request alone."""
+    client, path, _ = served
+    lengths = [40, 8, 24, 16]
+    results: dict[int, str] = {}
+
+    def worker(i: int) -> None:
+        time.sleep(0.3 * i)  # join while others are decoding
+        results[i] = complete(client, PROMPTS[i], lengths[i], **GREEDY)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(PROMPTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    for i, prompt in enumerate(PROMPTS):
+        assert results[i] == hf_greedy_text(path, prompt, lengths[i]), f"request {i}"
+
+
+@pytest.mark.slow
+def test_sampling_parameters(served):
+    client, path, _ = served
+    prompt = PROMPTS[1]
+    greedy = hf_greedy_text(path, prompt, 24)
+    # top_k=1 and a vanishing top_p both reduce sampling to the argmax.
+    assert complete(client, prompt, 24, temperature=1.0, extra_body={"top_k": 1}) == greedy
+    assert complete(client, prompt, 24, temperature=1.0, top_p=1e-6) == greedy
+    # A seed makes sampling repeatable; different seeds explore.
+    seeded = [complete(client, prompt, 24, temperature=1.0, seed=s) for s in (1, 1, 2, 3)]
+    assert seeded[0] == seeded[1]
+    assert len(set(seeded[1:])) > 1
+    # max_tokens bounds the completion; stop cuts before the stop string.
+    r = client.completions.create(
+        model=client.models.list().data[0].id, prompt=prompt, max_tokens=5, temperature=0.0
+    )
+    assert r.usage.completion_tokens <= 5
+    stop = greedy[6:10]
+    if stop.strip():
+        cut = complete(client, prompt, 24, temperature=0.0, stop=[stop])
+        assert cut == greedy[: greedy.index(stop)]
+
+
+@pytest.mark.slow
+def test_chat_without_template_is_a_clear_client_error(served):
+    client, _, _ = served
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(
+            model=client.models.list().data[0].id,
+            messages=[{"role": "user", "content": "hello"}],
+            max_tokens=4,
+        )
+    assert 400 <= err.value.status_code < 500
+    assert "template" in str(err.value).lower()
+
+
+@pytest.mark.slow
+def test_prompt_past_the_position_limit_is_a_4xx_and_the_server_keeps_serving(served):
+    client, path, _ = served
+    tok = AutoTokenizer.from_pretrained(path)
+    long_prompt = " ".join(["speak"] * 400)
+    assert len(tok(long_prompt).input_ids) > 320
+    with pytest.raises(openai.APIStatusError) as err:
+        complete(client, long_prompt, 4, **GREEDY)
+    assert 400 <= err.value.status_code < 500
+    assert complete(client, PROMPTS[1], 8, **GREEDY) == hf_greedy_text(path, PROMPTS[1], 8)

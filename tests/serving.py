@@ -1,0 +1,73 @@
+"""Runs `max serve` (or any MAX CLI) for a test: a subprocess on 127.0.0.1, bounded in time."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_CLI = [sys.executable, "-m", "max._entrypoints.pipelines"]
+READY_TIMEOUT_S = 900  # a cold compile on a busy 2-core machine
+
+
+def max_cli() -> list[str]:
+    """The `max` console script of this environment."""
+    script = Path(sys.executable).with_name("max")
+    return [str(script)] if script.exists() else MAX_CLI
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+@contextlib.contextmanager
+def running_server(
+    model_path: Path | str, family: str, *args: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Yields the server's base URL once /health answers; stops it afterwards."""
+    port = free_port()
+    cmd = [
+        *max_cli(), "serve", "--custom-architectures", family, "--model-path", str(model_path),
+        "--devices", "cpu", "--host", "127.0.0.1", "--port", str(port), *args,
+    ]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env or cli_env()
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"max serve exited with {proc.returncode}; see {log}")
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"max serve not ready in {READY_TIMEOUT_S}s; see {log}")
+                time.sleep(1)
+            yield base
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

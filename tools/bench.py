@@ -1,0 +1,199 @@
+"""Benchmark: our GPT-2 on MAX (a) vs Hugging Face generate() (b) vs MAX's own Llama (c).
+
+Workload (issue: benchmarks): the GPT-2 124M shape (`GPT2Config()` defaults, random weights),
+a 128-token prompt, 128 new tokens, greedy, EOS ignored, batch sizes 1, 8, 32; (c) is a
+`LlamaForCausalLM` of the same size (hidden 768, 12 layers, 12 heads, MLP 2048 so the
+parameter counts match). All three run in this process on the same device and dtype.
+
+MAX runs through `AutoModel.generate` (one ragged batch, the engine's own batching).
+Time to first token = a run with 1 new token; time per output token = (full - first) / 127.
+Decode tokens/s = batch * 127 / (full - first). Figures are ratios against (c) and (b).
+
+    python tools/bench.py --device cpu --batches 1 8 --out docs/bench-cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+log = logging.getLogger("bench")
+PROMPT_LEN = 128
+NEW_TOKENS = 128
+
+
+def build_checkpoints(root: Path) -> dict[str, Path]:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    from common.checkpoints import build_tokenizer
+
+    torch.manual_seed(0)
+    out = {}
+    gpt2 = GPT2LMHeadModel(GPT2Config()).eval()
+    llama_cfg = LlamaConfig(
+        vocab_size=50257, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
+        num_attention_heads=12, num_key_value_heads=12, max_position_embeddings=1024,
+        tie_word_embeddings=True, bos_token_id=0, eos_token_id=0,
+    )
+    llama = LlamaForCausalLM(llama_cfg).eval()
+    for name, model in (("gpt2", gpt2), ("llama", llama)):
+        path = root / name
+        model.save_pretrained(path, safe_serialization=True)
+        build_tokenizer(path, kind="bpe", vocab_size=50257, special_tokens="gpt2")
+        out[name] = path
+        log.info("%s: %.1fM parameters", name, sum(p.numel() for p in model.parameters()) / 1e6)
+    return out
+
+
+def prompts(batch: int, vocab: int) -> list[list[int]]:
+    rng = np.random.default_rng(batch)
+    return rng.integers(1, vocab, (batch, PROMPT_LEN)).tolist()
+
+
+def time_max(model, batch: int, vocab: int) -> dict[str, float]:
+    ids = prompts(batch, vocab)
+    model.generate(ids, max_new_tokens=2, ignore_eos=True, top_k=1)  # warm-up
+    t0 = time.perf_counter()
+    model.generate(ids, max_new_tokens=1, ignore_eos=True, top_k=1)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.generate(ids, max_new_tokens=NEW_TOKENS, ignore_eos=True, top_k=1)
+    full = time.perf_counter() - t0
+    return summarize(batch, first, full)
+
+
+def time_hf(model, batch: int, vocab: int, device: str) -> dict[str, float]:
+    import torch
+
+    ids = torch.tensor(prompts(batch, vocab), device=device)
+    kw = {"do_sample": False, "pad_token_id": 0, "min_new_tokens": 0}
+
+    def run(n: int) -> float:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            model.generate(ids, max_new_tokens=n, **kw)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    run(2)
+    return summarize(batch, run(1), run(NEW_TOKENS))
+
+
+def summarize(batch: int, first: float, full: float) -> dict[str, float]:
+    decode = max(full - first, 1e-9)
+    return {
+        "ttft_s": first,
+        "tpot_ms": 1000 * decode / (NEW_TOKENS - 1),
+        "decode_tok_s": batch * (NEW_TOKENS - 1) / decode,
+        "total_s": full,
+    }
+
+
+def weight_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.glob("*.safetensors"))
+
+
+def measure_bandwidth(device: str) -> float:
+    """Bytes/s of a large on-device copy (read + write), the bound for batch-1 decode."""
+    import torch
+
+    n = (512 if device == "cuda" else 128) * 2**20 // 4
+    x = torch.ones(n, device=device)
+    y = torch.empty_like(x)
+    y.copy_(x)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    reps = 20 if device == "cuda" else 5
+    for _ in range(reps):
+        y.copy_(x)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 2 * x.numel() * 4 * reps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--encoding", default=None, help="float32 on cpu (default), bfloat16 on gpu")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--systems", nargs="+", default=["max-gpt2", "hf-gpt2", "max-llama"])
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench.json")
+    args = p.parse_args()
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from common.parity import load_max_model
+
+    encoding = args.encoding or ("bfloat16" if args.device == "gpu" else "float32")
+    torch_device = "cuda" if args.device == "gpu" else "cpu"
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpts = build_checkpoints(Path(tmp))
+        for system in args.systems:
+            kind, arch = system.split("-")
+            path = ckpts[arch]
+            results[system] = {}
+            if kind == "max":
+                families = ["families.gpt2"] if arch == "gpt2" else []
+                model = load_max_model(
+                    str(path), custom_architectures=families, devices=args.device,
+                    encoding=encoding, max_batch_size=max(args.batches),
+                )
+                for b in args.batches:
+                    results[system][str(b)] = time_max(model, b, 50257)
+                    log.info("%s batch %d: %s", system, b, results[system][str(b)])
+                del model
+            else:
+                dtype = getattr(torch, encoding)
+                hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(torch_device).eval()
+                for b in args.batches:
+                    results[system][str(b)] = time_hf(hf, b, 50257, torch_device)
+                    log.info("%s batch %d: %s", system, b, results[system][str(b)])
+                del hf
+        gpt2_bytes = weight_bytes(ckpts["gpt2"]) * (2 if encoding in ("bfloat16", "float16") else 4) // 4
+    bandwidth = measure_bandwidth(torch_device)
+    report = {
+        "device": args.device,
+        "machine": platform.processor() or platform.machine(),
+        "gpu": gpu_name() if args.device == "gpu" else None,
+        "encoding": encoding,
+        "workload": {"prompt_tokens": PROMPT_LEN, "new_tokens": NEW_TOKENS},
+        "results": results,
+        "bound": {
+            "weight_bytes": gpt2_bytes,
+            "measured_bandwidth_GBps": bandwidth / 1e9,
+            "batch1_decode_bound_tok_s": bandwidth / gpt2_bytes,
+        },
+        "command": " ".join(sys.argv),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    log.info("wrote %s", args.out)
+
+
+def gpu_name() -> str:
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+if __name__ == "__main__":
+    main()
