@@ -4,6 +4,7 @@ and the final check of a state dict against the graph that will bind it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from max.dtype import DType
 from max.graph.weights import WeightData, Weights
 
 from common.mapping import MappingTable, WeightMappingError, apply_mapping
+from common.safe_load import check_safetensors
 
 # numpy has no bfloat16: such tensors travel as their 16-bit patterns (layout ops are exact).
 _BIT_VIEWS = {DType.bfloat16: DType.uint16}
@@ -32,14 +34,33 @@ def weight_from_numpy(array: np.ndarray, dtype: DType, name: str) -> WeightData:
     return WeightData.from_numpy(array, name)
 
 
+def check_weight_files(pipeline_config: Any) -> None:
+    """Validates every safetensors file's header and sizes before any tensor is read.
+
+    MAX maps the files lazily; reading a tensor of a truncated file kills the process with a
+    segmentation fault and no message, so this must run before the first `.data()`.
+    """
+    for path in pipeline_config.model.resolved_weight_paths():
+        if Path(path).suffix == ".safetensors":
+            check_safetensors(path)
+
+
 def adapt_checkpoint(
     state_dict: Mapping[str, Weights],
     table: MappingTable,
     *,
     ctx: Mapping[str, Any] | None = None,
-    source: str = "checkpoint",
+    pipeline_config: Any = None,
 ) -> dict[str, WeightData]:
-    """Runs a family's mapping table over a MAX checkpoint; transforms see numpy arrays."""
+    """Runs a family's mapping table over a MAX checkpoint; transforms see numpy arrays.
+
+    With the pipeline config, the weight files are validated first and errors name the
+    checkpoint.
+    """
+    source = "checkpoint"
+    if pipeline_config is not None:
+        source = str(pipeline_config.model.model_path)
+        check_weight_files(pipeline_config)
     arrays: dict[str, np.ndarray] = {}
     dtypes: dict[str, DType] = {}
     for name, weights in state_dict.items():

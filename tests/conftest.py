@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 from common.parity import KV_STRATEGIES, load_max_model  # noqa: E402
 
 SHAKESPEARE_MODEL = ROOT / "models" / "tiny-shakespeare-gpt2"
+SHAKESPEARE_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 
 def has_gpu() -> bool:

@@ -129,7 +129,9 @@ def measure_bandwidth(device: str) -> float:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--encoding", default=None, help="float32 on cpu (default), bfloat16 on gpu")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
@@ -162,12 +164,14 @@ def main() -> None:
                 del model
             else:
                 dtype = getattr(torch, encoding)
-                hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(torch_device).eval()
+                hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+                hf = hf.to(torch_device).eval()
                 for b in args.batches:
                     results[system][str(b)] = time_hf(hf, b, 50257, torch_device)
                     log.info("%s batch %d: %s", system, b, results[system][str(b)])
                 del hf
-        gpt2_bytes = weight_bytes(ckpts["gpt2"]) * (2 if encoding in ("bfloat16", "float16") else 4) // 4
+        bytes_per_param = 2 if encoding in ("bfloat16", "float16") else 4
+        gpt2_bytes = weight_bytes(ckpts["gpt2"]) * bytes_per_param // 4
     bandwidth = measure_bandwidth(torch_device)
     report = {
         "device": args.device,

@@ -30,7 +30,7 @@ def wanted_stamp() -> str:
 
 
 def setup() -> None:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script is what tells an old python so
         sys.exit(f"python >= 3.10 is needed, this is {sys.version.split()[0]}")
     if STAMP.exists() and STAMP.read_text() == wanted_stamp():
         log.info("environment up to date: %s", VENV)

@@ -48,8 +48,7 @@ def convert_safetensor_state_dict(
     pipeline_config: Any = None,
     **_: Any,
 ) -> dict[str, WeightData]:
-    source = str(getattr(getattr(pipeline_config, "model", None), "model_path", "checkpoint"))
-    weights = adapt_checkpoint(state_dict, GPT2_TABLE, source=source)
+    weights = adapt_checkpoint(state_dict, GPT2_TABLE, pipeline_config=pipeline_config)
     if getattr(huggingface_config, "tie_word_embeddings", True):
         # A tied head is wte; Hugging Face ignores a stored copy, and so do we.
         weights.pop("lm_head.weight", None)

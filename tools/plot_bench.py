@@ -1,0 +1,52 @@
+"""Plots tools/bench.py reports: decode tokens/s per system and batch size, one panel per report.
+
+    python tools/plot_bench.py docs/results/bench-cpu.json docs/results/bench-gpu-h200.json \
+        --out docs/bench.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+LABELS = {
+    "max-gpt2": "(a) families.gpt2 on MAX",
+    "hf-gpt2": "(b) Hugging Face generate()",
+    "max-llama": "(c) MAX built-in Llama, same size",
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("reports", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    reports = [json.loads(r.read_text()) for r in args.reports]
+    fig, axes = plt.subplots(1, len(reports), figsize=(6 * len(reports), 4.5), squeeze=False)
+    for ax, report in zip(axes[0], reports, strict=True):
+        systems = list(report["results"])
+        batches = list(report["results"][systems[0]])
+        width = 0.8 / len(systems)
+        for i, system in enumerate(systems):
+            values = [report["results"][system][b]["decode_tok_s"] for b in batches]
+            xs = [j + i * width for j in range(len(batches))]
+            ax.bar(xs, values, width, label=LABELS.get(system, system))
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(batches))], batches)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size (concurrent sequences)")
+        ax.set_ylabel("decode tokens/s (log)")
+        where = report.get("gpu") or f"CPU {report.get('machine', '')}"
+        ax.set_title(f"GPT-2 124M, {report['encoding']}, {where}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
