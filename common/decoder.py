@@ -37,6 +37,7 @@ from max.pipelines.lib.interfaces.batch_processor import (
     ragged_batch_inputs,
     single_replica_context_batch,
 )
+from max.pipelines.lib.log_probabilities import LogProbabilitiesMixin
 from max.pipelines.lib.memory_estimation import MemoryPlan
 
 from common.max_weights import conform_to_graph
@@ -120,7 +121,9 @@ class DecoderBatchProcessor(SingleReplicaRaggedBatchProcessor[TextContext, Decod
         )
 
 
-class DecoderPipelineModel(PipelineModelWithKVCache[TextContext, Any, Model]):
+class DecoderPipelineModel(
+    LogProbabilitiesMixin, PipelineModelWithKVCache[TextContext, Any, Model]
+):
     """Compiles a family's graph module over the ragged-batch inputs and runs it.
 
     Subclasses set `model_config_cls` (whose `finalize(state_dict, return_logits)` completes

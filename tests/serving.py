@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CLI = [sys.executable, "-m", "max._entrypoints.pipelines"]
-READY_TIMEOUT_S = 900  # a cold compile on a busy 2-core machine
+READY_TIMEOUT_S = 1500  # a cold compile on a busy 2-core machine
 
 
 def max_cli() -> list[str]:
@@ -42,13 +42,20 @@ def running_server(
 ) -> Iterator[str]:
     """Yields the server's base URL once /health answers; stops it afterwards."""
     port = free_port()
+    # Each server also binds a metrics port (8001 by default): give it a free one too, so
+    # servers can run side by side; and no remote telemetry from tests.
+    env = {
+        **(env or cli_env()),
+        "MAX_SERVE_METRICS_ENDPOINT_PORT": str(free_port()),
+        "MAX_SERVE_DISABLE_TELEMETRY": "1",
+    }
     cmd = [
         *max_cli(), "serve", "--custom-architectures", family, "--model-path", str(model_path),
         "--devices", "cpu", "--host", "127.0.0.1", "--port", str(port), *args,
     ]
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env or cli_env()
+            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env
         )
         try:
             base = f"http://127.0.0.1:{port}"

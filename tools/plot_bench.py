@@ -46,6 +46,42 @@ def main() -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
+    for report in reports:
+        print(markdown_table(report))
+
+
+def markdown_table(report: dict) -> str:
+    """Absolute figures and the ratios the targets are stated in: (a)/(c) and (a)/(b)."""
+    res = report["results"]
+    where = report.get("gpu") or f"CPU {report.get('machine', '')}"
+    lines = [
+        f"{where}, {report['encoding']}:",
+        "",
+        "| batch | system | decode tok/s | TTFT ms | TPOT ms | (a)/(c) | (a)/(b) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for b in res.get("max-gpt2", {}):
+        a = res["max-gpt2"][b]["decode_tok_s"]
+        for system in res:
+            r = res[system][b]
+            ratios = ["", ""]
+            if system == "max-gpt2":
+                ratios = [
+                    f"{a / res[s][b]['decode_tok_s']:.2f}" if s in res else "-"
+                    for s in ("max-llama", "hf-gpt2")
+                ]
+            lines.append(
+                f"| {b} | {LABELS.get(system, system)} | {r['decode_tok_s']:.1f} | "
+                f"{1000 * r['ttft_s']:.1f} | {r['tpot_ms']:.2f} | {ratios[0]} | {ratios[1]} |"
+            )
+    bound = report["bound"]
+    lines.append("")
+    lines.append(
+        f"Batch-1 decode bound: {bound['weight_bytes'] / 1e6:.0f} MB of weights per token over "
+        f"{bound['measured_bandwidth_GBps']:.0f} GB/s measured copy bandwidth = "
+        f"{bound['batch1_decode_bound_tok_s']:.0f} tok/s."
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ from __future__ import annotations
 from max.graph.weights import WeightsFormat
 from max.pipelines.context import TextContext
 from max.pipelines.kv_cache.memory_planner import PagedMemoryPlanner
-from max.pipelines.lib import SupportedArchitecture, TextTokenizer
+from max.pipelines.lib import SupportedArchitecture
 from max.pipelines.modeling.types import PipelineTask
+
+from common.tokenizer import CompletionTokenizer
 
 from . import weight_adapters
 from .batch_processor import GPT2BatchProcessor
@@ -25,7 +27,7 @@ gpt2_arch = SupportedArchitecture(
     default_encoding=GPT2Config.DEFAULT_ENCODING,
     supported_encodings=GPT2Config.SUPPORTED_ENCODINGS,
     pipeline_model=GPT2Model,
-    tokenizer=TextTokenizer,
+    tokenizer=CompletionTokenizer,
     context_type=TextContext,
     default_weights_format=WeightsFormat.safetensors,
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_safetensor_state_dict},
