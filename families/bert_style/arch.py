@@ -4,7 +4,6 @@ embedding models (`max encode`, `max serve` /v1/embeddings); one encoder graph s
 from __future__ import annotations
 
 from max.graph.weights import WeightsFormat
-from max.pipelines.architectures.bert.tokenizer import BertTokenizer
 from max.pipelines.context import TextContext
 from max.pipelines.lib import SupportedArchitecture
 from max.pipelines.modeling.types import PipelineTask
@@ -23,18 +22,18 @@ from .model_config import (
     RobertaEncoderConfig,
     XLMRobertaEncoderConfig,
 )
+from .tokenizer import SentenceTokenizer
 
 roberta_arch = SupportedArchitecture(
     name="RobertaModel",
     example_repo_ids=[
         "sentence-transformers/all-distilroberta-v1",
         "sentence-transformers/all-roberta-large-v1",
-        "FacebookAI/roberta-base",
     ],
     default_encoding=RobertaEncoderConfig.DEFAULT_ENCODING,
     supported_encodings=RobertaEncoderConfig.SUPPORTED_ENCODINGS,
     pipeline_model=RobertaEncoderModel,
-    tokenizer=BertTokenizer,
+    tokenizer=SentenceTokenizer,
     context_type=TextContext,
     default_weights_format=WeightsFormat.safetensors,
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_bert_state_dict},
@@ -48,13 +47,13 @@ xlm_roberta_arch = SupportedArchitecture(
     name="XLMRobertaModel",
     example_repo_ids=[
         "sentence-transformers/paraphrase-multilingual-mpnet-base-v2",
-        "intfloat/multilingual-e5-small",
+        "intfloat/multilingual-e5-base",
         "BAAI/bge-m3",
     ],
     default_encoding=XLMRobertaEncoderConfig.DEFAULT_ENCODING,
     supported_encodings=XLMRobertaEncoderConfig.SUPPORTED_ENCODINGS,
     pipeline_model=XLMRobertaEncoderModel,
-    tokenizer=BertTokenizer,
+    tokenizer=SentenceTokenizer,
     context_type=TextContext,
     default_weights_format=WeightsFormat.safetensors,
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_bert_state_dict},
@@ -66,14 +65,13 @@ xlm_roberta_arch = SupportedArchitecture(
 
 electra_arch = SupportedArchitecture(
     name="ElectraModel",
-    example_repo_ids=[
-        "google/electra-small-discriminator",
-        "google/electra-base-discriminator",
-    ],
+    # The hub's ELECTRA discriminators are saved as ElectraForPreTraining, which MAX does not
+    # match to this name; only checkpoints whose config.json says ElectraModel load here.
+    example_repo_ids=[],
     default_encoding=ElectraEncoderConfig.DEFAULT_ENCODING,
     supported_encodings=ElectraEncoderConfig.SUPPORTED_ENCODINGS,
     pipeline_model=ElectraEncoderModel,
-    tokenizer=BertTokenizer,
+    tokenizer=SentenceTokenizer,
     context_type=TextContext,
     default_weights_format=WeightsFormat.safetensors,
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_bert_state_dict},
@@ -87,13 +85,12 @@ distilbert_arch = SupportedArchitecture(
     name="DistilBertModel",
     example_repo_ids=[
         "sentence-transformers/msmarco-distilbert-base-v4",
-        "sentence-transformers/distiluse-base-multilingual-cased-v1",
-        "distilbert/distilbert-base-uncased",
+        "sentence-transformers/multi-qa-distilbert-cos-v1",
     ],
     default_encoding=DistilBertEncoderConfig.DEFAULT_ENCODING,
     supported_encodings=DistilBertEncoderConfig.SUPPORTED_ENCODINGS,
     pipeline_model=DistilBertEncoderModel,
-    tokenizer=BertTokenizer,
+    tokenizer=SentenceTokenizer,
     context_type=TextContext,
     default_weights_format=WeightsFormat.safetensors,
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_distilbert_state_dict},

@@ -27,7 +27,6 @@ ACTIVATIONS: dict[str, Callable[[TensorValue], TensorValue]] = {
     "gelu": lambda x: ops.gelu(x),
     "gelu_new": lambda x: ops.gelu(x, approximate="tanh"),
     "gelu_pytorch_tanh": lambda x: ops.gelu(x, approximate="tanh"),
-    "relu": ops.relu,
 }
 # HF's additive mask value: the most negative float32, so a padded key's weight is exactly 0.
 MASKED = float(np.finfo(np.float32).min)

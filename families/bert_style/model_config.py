@@ -39,7 +39,7 @@ from common.pooling import PoolingSpec, read_pooling_spec
 logger = logging.getLogger(__name__)
 
 # Kept in step with `encoder.ACTIVATIONS` (tests check both name the same set).
-SUPPORTED_ACTIVATIONS = frozenset({"gelu", "gelu_new", "gelu_pytorch_tanh", "relu"})
+SUPPORTED_ACTIVATIONS = frozenset({"gelu", "gelu_new", "gelu_pytorch_tanh"})
 # Files a hub checkpoint's pooling is read from (the weights come through MAX itself).
 SENTENCE_TRANSFORMERS_FILES = (
     "modules.json",
@@ -255,6 +255,10 @@ class RobertaEncoderConfig(EncoderConfig):
 @dataclass(kw_only=True)
 class XLMRobertaEncoderConfig(RobertaEncoderConfig):
     """XLMRobertaModel: RoBERTa's encoder with a large (250k) SentencePiece vocabulary."""
+
+    FIELDS: ClassVar[tuple[Field, ...]] = _replace(
+        RobertaEncoderConfig.FIELDS, Field("vocab_size", VOCAB, default=30522, type=int)
+    )
 
 
 @dataclass(kw_only=True)

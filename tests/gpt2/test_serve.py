@@ -167,7 +167,9 @@ def test_held_out_log_likelihood_matches_hugging_face(served):
         model=client.models.list().data[0].id, prompt=passage, max_tokens=1, echo=True,
         logprobs=1, temperature=0.0,
     )
-    got = r.choices[0].logprobs.token_logprobs[1 : len(ids)]
+    # MAX's echo lists one entry per predicted token: entry j is the log-probability of
+    # prompt token j + 1 (the first token has none), then the generated token's.
+    got = r.choices[0].logprobs.token_logprobs[: len(ids) - 1]
     hf = AutoModelForCausalLM.from_pretrained(path).eval()
     with torch.no_grad():
         logp = torch.log_softmax(hf(torch.tensor([ids])).logits[0].double(), -1)

@@ -1,0 +1,186 @@
+"""Tiny encoder checkpoints for every registered architecture, MAX embedding pipelines shared
+across the session, and the Hugging Face reference (AutoModel + sentence-transformers pooling).
+
+Each distinct graph costs minutes of compile on a cold cache, so checkpoints of one shape share
+one graph: XLMRobertaModel's tiny checkpoint compiles to RobertaModel's graph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from common import checkpoints as tiny_checkpoints
+from common.pooling import pool_numpy, read_pooling_spec
+from families.bert_style import ARCHITECTURES
+from tests.conftest import selected_device, selected_encoding
+
+torch.set_num_threads(1)
+logger = logging.getLogger(__name__)
+
+FAMILY = "families.bert_style"
+ARCH_NAMES = [arch.name for arch in ARCHITECTURES]
+SUPPORTED_ENCODINGS = {arch.name: arch.supported_encodings for arch in ARCHITECTURES}
+
+# Different lengths in one batch (5 to 111 tokens with the tiny tokenizers).
+TEXTS = [
+    "Hi.",
+    "The quick brown fox jumps over the lazy dog.",
+    "First Citizen: Before we proceed any further, hear me speak. All: Speak, speak. "
+    "First Citizen: You are all resolved rather to die than to famish? All: Resolved. "
+    "resolved. First Citizen: First, you know Caius Marcius is chief enemy to the people.",
+    "Numbers like 12, 345 and 6789 appear in text, as do dates such as 2024-05-17.",
+]
+
+# ELECTRA has no recipe in common.checkpoints; embeddings narrower than hidden exercise the
+# projection.
+ELECTRA_CONFIG = {
+    "vocab_size": 512,
+    "embedding_size": 32,
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 256,
+    "max_position_embeddings": 128,
+    "type_vocab_size": 2,
+    "initializer_range": tiny_checkpoints.INITIALIZER_RANGE,
+}
+
+
+def build_electra_checkpoint(out_dir: Path, *, seed: int = 0) -> Path:
+    from transformers import ElectraConfig, ElectraModel
+
+    config = ElectraConfig(**ELECTRA_CONFIG, **tiny_checkpoints.special_token_ids("bert"))
+    config.architectures = ["ElectraModel"]
+    torch.manual_seed(seed)
+    ElectraModel(config).eval().save_pretrained(out_dir, safe_serialization=True)
+    tiny_checkpoints.build_tokenizer(
+        out_dir, kind="wordpiece", vocab_size=512, special_tokens="bert"
+    )
+    return out_dir
+
+
+def build_checkpoint(architecture: str, out_dir: Path, **overrides: Any) -> Path:
+    if architecture == "ElectraModel":
+        return build_electra_checkpoint(out_dir)
+    return tiny_checkpoints.build_random_checkpoint(
+        architecture, out_dir, config_overrides=overrides, seed=3
+    )
+
+
+def skip_unverified_encoding(architecture: str) -> None:
+    """After the `encoding` fixture's skip (bfloat16 without a GPU): encodings not verified."""
+    encoding = selected_encoding()
+    if encoding not in SUPPORTED_ENCODINGS[architecture]:
+        pytest.skip(f"{encoding} is not verified for {architecture} (docs/BERT_STYLE.md)")
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One tiny checkpoint per registered architecture, Hugging Face defaults, no pooling files."""
+    root = tmp_path_factory.mktemp("bert_style")
+    return {name: build_checkpoint(name, root / name) for name in ARCH_NAMES}
+
+
+def hf_token_ids(path: Path, texts: Sequence[str]) -> list[list[int]]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return [tokenizer(text).input_ids for text in texts]
+
+
+def hf_embeddings(path: Path, token_ids: Sequence[Sequence[int]], *, pooled: bool = True) -> Any:
+    """Hugging Face AutoModel over a right-padded batch, pooled as the checkpoint's
+    sentence-transformers files say; unpooled: each text's [len, hidden] token vectors."""
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(path).eval()
+    longest = max(len(ids) for ids in token_ids)
+    pad = model.config.pad_token_id or 0
+    tokens = torch.full((len(token_ids), longest), pad, dtype=torch.long)
+    mask = torch.zeros((len(token_ids), longest), dtype=torch.long)
+    for row, ids in enumerate(token_ids):
+        tokens[row, : len(ids)] = torch.tensor(ids)
+        mask[row, : len(ids)] = 1
+    with torch.no_grad():
+        hidden = model(input_ids=tokens, attention_mask=mask).last_hidden_state.double().numpy()
+    if not pooled:
+        return [hidden[row, : len(ids)] for row, ids in enumerate(token_ids)]
+    return pool_numpy(hidden, mask.numpy(), read_pooling_spec(path))
+
+
+def load_embeddings_pipeline(path: Path, **overrides: Any) -> tuple[Any, Any]:
+    """(tokenizer, EmbeddingsPipeline) for the checkpoint through this family's registration."""
+    from max.pipelines import PIPELINE_REGISTRY, PipelineConfig
+    from max.pipelines.lib import PipelineArgs
+    from max.pipelines.modeling.types import PipelineTask
+
+    args = PipelineArgs.from_flat_kwargs(
+        model_path=str(path),
+        custom_architectures=[FAMILY],
+        device_specs=selected_device(),
+        quantization_encoding=selected_encoding(),
+        max_batch_size=8,
+        **overrides,
+    )
+    return PIPELINE_REGISTRY.retrieve(
+        PipelineConfig.from_args(args), task=PipelineTask.EMBEDDINGS_GENERATION
+    )
+
+
+def run_embeddings(tokenizer: Any, pipeline: Any, prompts: Sequence[Any]) -> list[np.ndarray]:
+    """One batch through the pipeline; a prompt is a text or a list of token ids."""
+    from max.pipelines.modeling.types import (
+        EmbeddingsGenerationInputs,
+        RequestID,
+        TextGenerationRequest,
+    )
+
+    async def contexts() -> list[Any]:
+        return [
+            await tokenizer.new_context(
+                TextGenerationRequest(request_id=RequestID(), prompt=prompt, model_name="test")
+            )
+            for prompt in prompts
+        ]
+
+    batch = asyncio.run(contexts())
+    out = pipeline.execute(EmbeddingsGenerationInputs([{c.request_id: c for c in batch}]))
+    return [np.asarray(out[c.request_id].embeddings) for c in batch]
+
+
+@pytest.fixture(scope="session")
+def max_embedder() -> Callable[..., Callable[[Sequence[Any]], list[np.ndarray]]]:
+    """`max_embedder(path, **overrides)(prompts)`: one compiled pipeline per distinct setup."""
+    cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+    def get(path: Path, **overrides: Any) -> Callable[[Sequence[Any]], list[np.ndarray]]:
+        key = (str(path), tuple(sorted(overrides.items())))
+        if key not in cache:
+            cache[key] = load_embeddings_pipeline(path, **overrides)
+        tokenizer, pipeline = cache[key]
+        return lambda prompts: run_embeddings(tokenizer, pipeline, prompts)
+
+    return get
+
+
+def assert_close(got: np.ndarray, ref: np.ndarray, what: str) -> None:
+    """float32 parity: cosine >= 0.99999 and max |diff| <= 1e-4, per row."""
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape}, expected {ref.shape}"
+    rows_g, rows_r = got.reshape(-1, got.shape[-1]), ref.reshape(-1, ref.shape[-1])
+    cosine = np.sum(rows_g * rows_r, -1) / (
+        np.linalg.norm(rows_g, axis=-1) * np.linalg.norm(rows_r, axis=-1)
+    )
+    max_abs = float(np.max(np.abs(got - ref)))
+    logger.info("%s: min cosine %.8f, max |diff| %.3g", what, cosine.min(), max_abs)
+    assert cosine.min() >= 0.99999 and max_abs <= 1e-4, (
+        f"{what}: min cosine {cosine.min():.8f}, max |diff| {max_abs:.3g}"
+    )
