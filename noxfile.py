@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import nox
 
@@ -30,8 +32,19 @@ def _skip_unrunnable(session: nox.Session, encoding: str) -> None:
         session.skip("bfloat16: MAX 26.7 refuses bfloat16 on the CPU and this machine has no GPU")
 
 
+# With no per-session virtualenv, "python" would be whatever PATH finds first (CI's system
+# Python has neither MAX nor torch). Run the interpreter nox itself runs under, i.e. the one
+# in `.venv` that `tools/dev.py setup` prepared, and put its bin/ (max, ruff) first on PATH.
+PYTHON = sys.executable
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", ""), **(extra or {})}
+
+
 def _pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
-    session.run("python", "-m", "pytest", *paths, *session.posargs, env=env or {})
+    session.run(PYTHON, "-m", "pytest", *paths, *session.posargs, env=_env(env))
 
 
 @nox.session(name="tests")
@@ -70,19 +83,19 @@ def test_common(session: nox.Session) -> None:
 
 @nox.session(name="lint")
 def lint(session: nox.Session) -> None:
-    session.run("ruff", "check", ".")
+    session.run(PYTHON, "-m", "ruff", "check", ".", env=_env())
 
 
 @nox.session(name="demo")
 def demo(session: nox.Session) -> None:
     """`max generate` and one `max serve` completion on the shipped Shakespeare GPT-2."""
-    session.run("python", "tools/demo.py", *session.posargs)
+    session.run(PYTHON, "tools/demo.py", *session.posargs, env=_env())
 
 
 @nox.session(name="bench")
 def bench(session: nox.Session) -> None:
     """GPT-2 on MAX vs Hugging Face vs MAX's own Llama (docs/BENCHMARKS.md)."""
-    session.run("python", "tools/bench.py", *session.posargs)
+    session.run(PYTHON, "tools/bench.py", *session.posargs, env=_env())
 
 
 def _glob(pattern: str) -> list[str]:
