@@ -76,6 +76,13 @@ def test_bert_style(session: nox.Session, encoding: str) -> None:
     _pytest(session, "tests/bert_style", env={"MAXFAM_ENCODING": encoding})
 
 
+@nox.session(name="test-reliability")
+def test_reliability(session: nox.Session) -> None:
+    """Bad checkpoints, bad requests, 64-request load and 10 mid-stream disconnects against
+    `max serve` with the Shakespeare GPT-2 (docs/RELIABILITY.md)."""
+    _pytest(session, "tests/reliability")
+
+
 @nox.session(name="test-common")
 def test_common(session: nox.Session) -> None:
     _pytest(session, *sorted(str(p) for p in _glob("tests/test_common_*.py")))

@@ -22,12 +22,33 @@ from max.pipelines.lib.config.model_config import _select_quantization_encoding
 from max.pipelines.modeling.config_enums import SupportedEncoding, supported_encoding_dtype
 from typing_extensions import Self
 
-from common.config import ConfigError, Field, Refusal, translate_config
+from common.config import REQUIRED, ConfigError, Field, Refusal, load_config_json, translate_config
 
 
 def config_source(model_config: MAXModelConfig) -> str:
     """The config file an error should name."""
     return str(Path(str(model_config.model_path)) / "config.json")
+
+
+def defaulted_sizes(fields: tuple[Field, ...], model_path: str) -> tuple[str, ...]:
+    """Integer fields (sizes, counts) that a local checkpoint's config.json does not set, so
+    Hugging Face's defaults stand in: `"n_embd=768"`. These explain weight-shape mismatches:
+    a config.json that lost `n_embd` describes a 768-wide model whatever its tensors say."""
+    directory = Path(model_path)
+    if not (directory / "config.json").is_file():
+        return ()
+    try:
+        raw = load_config_json(directory)
+    except ConfigError:
+        return ()
+    return tuple(
+        f"{spec.sources[0]}={spec.default!r}"
+        for spec in fields
+        if spec.type is int
+        and spec.sources
+        and spec.default is not REQUIRED
+        and not any(key.split(".")[0] in raw for key in spec.sources)
+    )
 
 
 def translate_hf_config(
@@ -56,6 +77,8 @@ class TranslatedDecoderConfig:
     return_logits: ReturnLogits = ReturnLogits.LAST_TOKEN
     tie_word_embeddings: bool = True
     checkpoint_names: frozenset[str] = field(default_factory=frozenset)
+    # Sizes config.json left to Hugging Face's defaults (see `defaulted_sizes`).
+    defaulted: tuple[str, ...] = ()
 
     @classmethod
     def initialize(
@@ -91,7 +114,16 @@ class TranslatedDecoderConfig:
             devices=devices,
             kv_params=kv_params,
             max_seq_len=max_seq_len,
+            defaulted=defaulted_sizes(cls.FIELDS, str(model_config.model_path)),
         )
+
+    def defaulted_notes(self) -> list[str]:
+        if not self.defaulted:
+            return []
+        return [
+            "config.json does not set " + ", ".join(self.defaulted) + " (Hugging Face's "
+            "defaults, used here); if the weights disagree, config.json may have lost them"
+        ]
 
     @classmethod
     def construct_kv_params(

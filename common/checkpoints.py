@@ -9,7 +9,6 @@ dependencies, not runtime ones.
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import os
 from collections.abc import Iterable
@@ -18,11 +17,8 @@ from typing import Any, Literal, NamedTuple
 
 TokenizerStyle = Literal["gpt2", "roberta", "bert", "distilbert"]
 
-# Project root's sibling `shared/` holds the corpus (see shared/data/README.md); never copied in.
-SHAKESPEARE = Path(__file__).resolve().parents[1].parent / "shared/data/tinyshakespeare.txt"
-# Enough of the corpus to fill a 512-token vocab; the whole file only slows training.
-_CORPUS_LINES = 4000
-
+# The test tokenizers' corpus is built in, so a checkpoint built here tokenizes the same on every
+# machine, whatever sits next to the repository.
 _BUILTIN_SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
     "A model reads tokens and predicts the next one, one step at a time.",
@@ -32,6 +28,22 @@ _BUILTIN_SENTENCES = (
     "It was the best of times, it was the worst of times; it was the age of wisdom.",
     "Numbers like 12, 345 and 6789 appear in text, as do dates such as 2024-05-17.",
     'Questions? Answers! Quotes "like these" and (parentheses) test the byte-level rules.',
+    "First Citizen: Before we proceed any further, hear me speak.",
+    "All: Speak, speak. First Citizen: You are all resolved rather to die than to famish?",
+    "All: Resolved. resolved. First Citizen: First, you know Caius Marcius is chief enemy.",
+    "ROMEO: But soft, what light through yonder window breaks? It is the east.",
+    "JULIET: O Romeo, Romeo, wherefore art thou Romeo? Deny thy father and refuse thy name.",
+    "KING RICHARD: Now is the winter of our discontent made glorious summer by this sun.",
+    "HAMLET: To be, or not to be, that is the question.",
+    "MACBETH: Tomorrow, and tomorrow, and tomorrow, creeps in this petty pace from day to day.",
+    "Call me Ishmael. Some years ago, never mind how long precisely, I went to sea.",
+    "It is a truth universally acknowledged that a single man must be in want of a wife.",
+    "In the beginning the server was empty, and requests came one after another.",
+    "Attention heads look back over the cache; positions count from zero in every sequence.",
+    "Learned position embeddings add a vector per index; rotary ones turn pairs of features.",
+    "The river ran cold and clear under the old stone bridge, past the mill and the church.",
+    "He counted one, two, three, four, five, six, seven, eight, nine and ten apples.",
+    "Why would anyone write tests? Because the oracle says what the answer must be.",
 )
 
 # Token strings per style, in id order: the first is id 0.
@@ -148,11 +160,7 @@ DEFAULT_MAX_LENGTH = 128
 
 
 def default_corpus() -> list[str]:
-    """Lines of tinyshakespeare when the shared corpus exists, else varied built-in English."""
-    if SHAKESPEARE.is_file():
-        with SHAKESPEARE.open(encoding="utf-8") as fh:
-            lines = [line.strip() for line in itertools.islice(fh, _CORPUS_LINES)]
-        return [line for line in lines if line]
+    """Varied built-in English, the same on every machine."""
     # Rotating the sentences gives the trainer varied contexts for merges.
     n = len(_BUILTIN_SENTENCES)
     return [" ".join(_BUILTIN_SENTENCES[(i + j) % n] for j in range(3)) for i in range(n * 8)]
@@ -229,6 +237,21 @@ def _deterministic_wordpiece(vocab: dict[str, int], specials: list[str]) -> Any:
     return models.WordPiece(vocab=ordered, unk_token="[UNK]", max_input_chars_per_word=100)
 
 
+def _fill_vocab(tok: Any, vocab_size: int) -> None:
+    """Pad a trained vocabulary that came out short with unused special tokens.
+
+    The tokenizer must cover the model's whole vocabulary: MAX samples only ids below the
+    tokenizer's length, so a short tokenizer would make MAX and Hugging Face pick different
+    argmaxes whenever a random model favours an id past it.
+    """
+    from tokenizers import AddedToken
+
+    short = vocab_size - tok.get_vocab_size()
+    if short > 0:
+        start = tok.get_vocab_size()
+        tok.add_tokens([AddedToken(f"<unused{start + i}>", special=True) for i in range(short)])
+
+
 @functools.lru_cache(maxsize=16)
 def _default_tokenizer_json(style: str, vocab_size: int) -> str:
     # Tests build many checkpoints; train once per (style, size) on the default corpus.
@@ -263,6 +286,7 @@ def build_tokenizer(
         raise ValueError(
             f"trained tokenizer has {tok.get_vocab_size()} tokens, expected <= {vocab_size}"
         )
+    _fill_vocab(tok, vocab_size)
 
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,

@@ -40,7 +40,7 @@ from max.pipelines.lib.interfaces.batch_processor import (
 from max.pipelines.lib.log_probabilities import LogProbabilitiesMixin
 from max.pipelines.lib.memory_estimation import MemoryPlan
 
-from common.max_weights import conform_to_graph
+from common.max_weights import conform_to_graph, load_adapted_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ class DecoderPipelineModel(
             self._state_dict,
             module.raw_state_dict(),
             source=str(self.pipeline_config.model.model_path),
+            notes=model_config.defaulted_notes(),
         )
         module.load_state_dict(weights, weight_alignment=1, strict=True)
         self._state_dict = {}
@@ -192,7 +193,7 @@ class DecoderPipelineModel(
         }
 
     def _load_state_dict(self) -> dict[str, Any]:
-        self._state_dict = super()._load_state_dict()
+        self._state_dict = load_adapted_state_dict(self)
         return self._state_dict
 
     def execute(self, model_inputs: ModelInputs) -> ModelOutputs:

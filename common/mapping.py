@@ -142,6 +142,16 @@ class MappingTable:
                     return row, targets
         return None
 
+    def checkpoint_name(self, target: str) -> str | None:
+        """The checkpoint tensor (without a strippable prefix) a row maps onto graph weight
+        `target`, for messages about a weight that is missing or wrong; None if no row does."""
+        for row in self.rows:
+            for pattern in row.targets:
+                m = compile_pattern(pattern).match(target)
+                if m is not None:
+                    return fill_pattern(row.checkpoint, m.groupdict())
+        return None
+
     def is_ignored(self, name: str) -> bool:
         return any(matches_any(c, self.ignore) for c in self.candidates(name))
 
@@ -191,6 +201,7 @@ class WeightMappingError(ValueError):
         conflicts: list[tuple[str, list[str]]] | None = None,
         failed: list[tuple[str, str]] | None = None,
         unexpected: list[str] | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         self.source = source
         self.unmapped = list(unmapped or [])
@@ -203,6 +214,8 @@ class WeightMappingError(ValueError):
         self.failed = list(failed or [])
         # graph names the table produced that `expected` does not declare
         self.unexpected = list(unexpected or [])
+        # What the reader should know to explain the problems (e.g. config fields defaulted)
+        self.notes = list(notes or [])
         super().__init__(self.report())
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -217,10 +230,11 @@ class WeightMappingError(ValueError):
             "conflicts": self.conflicts,
             "failed": self.failed,
             "unexpected": self.unexpected,
+            "notes": self.notes,
         }
 
     def __bool__(self) -> bool:
-        return any(self.fields().values())
+        return any(v for k, v in self.fields().items() if k != "notes")
 
     def report(self) -> str:
         lines = [f"{self.source}: weights do not match the graph"]
@@ -242,6 +256,7 @@ class WeightMappingError(ValueError):
         )
         section("transforms that failed", [f"{name}: {why}" for name, why in self.failed])
         section("mapped weights the graph does not declare", self.unexpected)
+        lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 

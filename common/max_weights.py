@@ -12,7 +12,7 @@ from max.driver import Buffer
 from max.dtype import DType
 from max.graph.weights import WeightData, Weights
 
-from common.mapping import MappingTable, WeightMappingError, apply_mapping
+from common.mapping import MappingTable, WeightMappingError, apply_mapping, normalize_dtype
 from common.safe_load import check_safetensors
 
 # numpy has no bfloat16: such tensors travel as their 16-bit patterns (layout ops are exact).
@@ -45,6 +45,37 @@ def check_weight_files(pipeline_config: Any) -> None:
             check_safetensors(path)
 
 
+# The table that mapped each checkpoint (by path) in this process, so that `conform_to_graph`,
+# which sees only graph names, can name the checkpoint tensor behind a missing or wrong weight.
+_TABLE_FOR_SOURCE: dict[str, MappingTable] = {}
+
+
+def _with_checkpoint_name(graph_name: str, table: MappingTable | None) -> str:
+    checkpoint = table.checkpoint_name(graph_name) if table is not None else None
+    if checkpoint is None or checkpoint == graph_name:
+        return graph_name
+    return f"{graph_name} (checkpoint tensor {checkpoint})"
+
+
+def load_adapted_state_dict(model: Any) -> dict[str, Any]:
+    """A `PipelineModel`'s weights through its family's adapter, given both configs.
+
+    MAX 26.7 calls a weight adapter with the state dict alone. Ours need the pipeline config
+    (to validate the safetensors files before a tensor is read, and to name the checkpoint in
+    errors) and the Hugging Face config (tied heads), so families load through here.
+    """
+    pipeline_config = model.pipeline_config
+    weights = dict(model.weights.items())
+    if model.adapter is None:
+        check_weight_files(pipeline_config)
+        return {name: value.data() for name, value in weights.items()}
+    return model.adapter(
+        weights,
+        huggingface_config=pipeline_config.model.huggingface_config,
+        pipeline_config=pipeline_config,
+    )
+
+
 def adapt_checkpoint(
     state_dict: Mapping[str, Weights],
     table: MappingTable,
@@ -61,6 +92,7 @@ def adapt_checkpoint(
     if pipeline_config is not None:
         source = str(pipeline_config.model.model_path)
         check_weight_files(pipeline_config)
+        _TABLE_FOR_SOURCE[source] = table
     arrays: dict[str, np.ndarray] = {}
     dtypes: dict[str, DType] = {}
     for name, weights in state_dict.items():
@@ -72,13 +104,21 @@ def adapt_checkpoint(
 
 
 def conform_to_graph(
-    state_dict: Mapping[str, WeightData], graph_weights: Mapping[str, Any], *, source: str
+    state_dict: Mapping[str, WeightData],
+    graph_weights: Mapping[str, Any],
+    *,
+    source: str,
+    notes: list[str] | None = None,
 ) -> dict[str, WeightData]:
     """Checks every graph weight is fed with the right shape, casting floats to the graph dtype.
 
-    All problems are reported together; an error names each tensor, expected and found.
+    All problems are reported together; an error names each tensor, expected and found, and
+    ends with `notes` (what the config left to defaults, say).
     """
-    missing = sorted(set(graph_weights) - set(state_dict))
+    table = _TABLE_FOR_SOURCE.get(source)
+    missing = [
+        _with_checkpoint_name(name, table) for name in sorted(set(graph_weights) - set(state_dict))
+    ]
     unmapped = sorted(set(state_dict) - set(graph_weights))
     mismatched: list[tuple[str, str, str]] = []
     out: dict[str, WeightData] = {}
@@ -88,12 +128,23 @@ def conform_to_graph(
             continue
         expected = tuple(int(d) for d in weight.shape)
         found = tuple(int(d) for d in value.shape)
-        if expected != found:
-            mismatched.append((name, f"{list(expected)}", f"{list(found)}"))
+        # Floats are cast to the graph's dtype; anything else (an int or bool tensor where a
+        # float weight belongs) is a broken checkpoint, not something to cast.
+        castable = value.dtype == weight.dtype or (
+            value.dtype.is_float() and weight.dtype.is_float()
+        )
+        if expected != found or not castable:
+            mismatched.append(
+                (
+                    _with_checkpoint_name(name, table),
+                    f"{list(expected)} {normalize_dtype(weight.dtype)}",
+                    f"{list(found)} {normalize_dtype(value.dtype)}",
+                )
+            )
             continue
         out[name] = value if value.dtype == weight.dtype else value.astype(weight.dtype)
     if missing or unmapped or mismatched:
         raise WeightMappingError(
-            source, unexpected=unmapped, missing=missing, mismatched=mismatched
+            source, unexpected=unmapped, missing=missing, mismatched=mismatched, notes=notes
         )
     return out

@@ -225,6 +225,23 @@ def _tokenizer_present(root: Path) -> bool:
     return any(all((root / f).is_file() for f in files) for files in TOKENIZER_FILE_SETS)
 
 
+def _missing_tokenizer() -> str:
+    options = " or ".join("+".join(files) for files in TOKENIZER_FILE_SETS)
+    return f"no tokenizer files: expected {options}"
+
+
+def check_tokenizer_files(path: str | os.PathLike[str]) -> None:
+    """For a local checkpoint directory, refuse one without tokenizer files.
+
+    Hugging Face would otherwise build a one-token tokenizer from `tokenizer_config.json`
+    alone, and `max serve` would start and answer every text prompt with an empty encoding.
+    A hub id (not a local directory) is left to Hugging Face.
+    """
+    root = Path(path)
+    if root.is_dir() and not _tokenizer_present(root):
+        raise CheckpointError(root, [_missing_tokenizer()])
+
+
 def _check_weights(root: Path, problems: list[str]) -> None:
     index = root / INDEX_FILE
     if index.is_file():
@@ -272,7 +289,6 @@ def check_checkpoint_dir(path: str | os.PathLike[str], *, need_tokenizer: bool =
         problems.append(f"config.json: {'; '.join(exc.problems)}")
     _check_weights(root, problems)
     if need_tokenizer and not _tokenizer_present(root):
-        options = " or ".join("+".join(files) for files in TOKENIZER_FILE_SETS)
-        problems.append(f"no tokenizer files: expected {options}")
+        problems.append(_missing_tokenizer())
     if problems:
         raise CheckpointError(root, problems)

@@ -1,19 +1,73 @@
-"""Tokenizers for base (completion) models: a chat request is a clear 400, not "Value error."."""
+"""Tokenizers for base (completion) models: requests the model cannot run are clear 400s.
+
+MAX 26.7 answers a `ValueError` raised while building a request with a bare "Value error."
+(HTTP 400) and keeps the reason in its log; an `InputError` reaches the client with its
+message. Worse, it forwards token-id prompts unchecked: an id past the embedding table kills the
+model worker (and with it `max serve`), a negative id is an HTTP 500. `CompletionTokenizer`
+refuses both, and empty prompts, before a request is queued.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from max.pipelines.context.exceptions import InputError
 from max.pipelines.lib import TextTokenizer
 
+from common.safe_load import check_tokenizer_files
 
-class CompletionTokenizer(TextTokenizer):
-    """MAX's text tokenizer; chat requests on a checkpoint without a chat template say so.
 
-    MAX 26.7 turns the template error into a bare "Value error." (HTTP 400); an `InputError`
-    reaches the client with its message.
-    """
+def embedding_rows(pipeline_config: Any, fallback: int) -> int:
+    """Rows of the model's token embedding: the config's `vocab_size` (it may exceed the
+    tokenizer's vocabulary, padded for speed), else `fallback`."""
+    try:
+        vocab_size = getattr(pipeline_config.model.huggingface_config, "vocab_size", None)
+    except Exception:  # no config to read (a tokenizer built outside a pipeline)
+        vocab_size = None
+    return int(vocab_size) if isinstance(vocab_size, int) and vocab_size > 0 else fallback
+
+
+def check_prompt_ids(ids: Sequence[int] | np.ndarray, vocab_size: int) -> None:
+    """Raises `InputError` (HTTP 400) for a prompt the model cannot run, naming the reason."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        raise InputError(
+            "the prompt is empty (it encodes to no tokens): send at least one token"
+        )
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise InputError(f"prompt token ids must be integers, got {ids.dtype}")
+    outside = ids[(ids < 0) | (ids >= vocab_size)]
+    if outside.size:
+        shown = ", ".join(str(int(i)) for i in outside[:5])
+        raise InputError(
+            f"prompt token id {shown} is outside this model's vocabulary "
+            f"[0, {vocab_size})"
+        )
+
+
+class CheckedPrompts:
+    """Mixin for a `TextTokenizer` subclass: tokenizer files checked at start, every prompt's
+    token ids checked before its request is queued."""
+
+    def __init__(self, model_path: str, pipeline_config: Any, **kwargs: Any) -> None:
+        check_tokenizer_files(model_path)
+        super().__init__(model_path, pipeline_config, **kwargs)  # type: ignore[call-arg]
+        self.vocab_size = embedding_rows(pipeline_config, self.tokenizer_vocab_size)
+
+    async def _generate_prompt_and_token_ids(self, prompt: Any, messages: Any, **options: Any):
+        # The one place where MAX 26.7 turns a prompt (text, ids or chat) into token ids.
+        text, ids = await super()._generate_prompt_and_token_ids(  # type: ignore[misc]
+            prompt, messages, **options
+        )
+        check_prompt_ids(ids, self.vocab_size)
+        return text, ids
+
+
+class CompletionTokenizer(CheckedPrompts, TextTokenizer):
+    """MAX's text tokenizer, with the checks above and a clear answer for chat requests on a
+    checkpoint without a chat template."""
 
     def apply_chat_template(self, messages: Any, tools: Any, **options: Any) -> str:
         if self._chat_template is None and not getattr(self.delegate, "chat_template", None):

@@ -78,3 +78,36 @@ def running_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def max_generate(
+    family: str, path: Path | str, prompt: str, new_tokens: int, *extra: str
+) -> subprocess.CompletedProcess:
+    """`max generate` greedy on the CPU, as a user runs it from the repository root."""
+    cmd = [
+        *max_cli(), "generate", "--custom-architectures", family, "--model-path", str(path),
+        "--devices", "cpu", "--prompt", prompt, "--max-new-tokens", str(new_tokens),
+        "--top-k", "1", *extra,
+    ]
+    return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True,
+                          timeout=900)
+
+
+def completion_text(stdout: str) -> str:
+    """The completion: `max generate`'s stdout up to the report that starts 'Prompt size:'."""
+    return stdout.split("Prompt size:")[0].rstrip("\n")
+
+
+def hf_greedy_text(path: Path | str, prompt: str, max_tokens: int) -> str:
+    """Hugging Face's greedy continuation of `prompt`, decoded as MAX decodes it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    hf = AutoModelForCausalLM.from_pretrained(path).eval()
+    ids = tok(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = hf.generate(
+            ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=tok.eos_token_id
+        )
+    return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)

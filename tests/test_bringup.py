@@ -94,7 +94,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 # --- new-family ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("like", ["gpt2", "bert_style"])
+@pytest.mark.parametrize("like", ["gpt2", "llama_style", "bert_style"])
 def test_new_family_writes_every_room_lint_clean(like, tmp_path):
     scaffold = new_family(f"toy_{like}", like, root=tmp_path)
     family = tmp_path / "families" / f"toy_{like}"
@@ -135,17 +135,19 @@ def test_new_family_refuses_bad_names_and_overwrites(tmp_path, capsys):
 
 
 def test_generated_families_import_and_their_tests_fail_not_implemented(tmp_path):
-    """One subprocess for both: import each package (nothing registered), then run the
+    """One subprocess for all three: import each package (nothing registered), then run the
     generated tests, which fail with "not implemented" (GPT-2's recipe exists, so that one
     gets as far as the empty mapping table; the others have no tiny recipe)."""
     new_family("toy", "gpt2", root=tmp_path, architecture="GPT2LMHeadModel")
+    new_family("toy_rope", "llama_style", root=tmp_path)
     new_family("toy_enc", "bert_style", root=tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     imports = subprocess.run(
         [
             sys.executable,
             "-c",
-            "import families.toy, families.toy.arch, families.toy_enc.arch\n"
+            "import families.toy, families.toy.arch, families.toy_rope.arch, "
+            "families.toy_enc.arch\n"
             "assert families.toy.ARCHITECTURES == [] and families.toy_enc.ARCHITECTURES == []\n"
             "print(families.toy.arch.toy_arch.name, families.toy_enc.arch.toy_enc_arch.task)",
         ],
@@ -167,6 +169,7 @@ def test_generated_families_import_and_their_tests_fail_not_implemented(tmp_path
             "-W",
             "ignore::pytest.PytestUnknownMarkWarning",
             "tests/toy",
+            "tests/toy_rope",
             "tests/toy_enc",
         ],
         cwd=tmp_path,
@@ -178,6 +181,7 @@ def test_generated_families_import_and_their_tests_fail_not_implemented(tmp_path
     assert tests.returncode == 1, out[-3000:]
     assert "passed" not in out.splitlines()[-1], out[-3000:]
     assert "families.toy: not implemented: TOY_TABLE has no rows" in out
+    assert "no tiny recipe for ToyRopeForCausalLM" in out
     assert "no tiny recipe for ToyEncModel" in out
 
 
@@ -271,6 +275,10 @@ def test_family_lookup():
     assert (family.name, family.registered) == ("families.gpt2", True)
     assert family.table()[0] == "GPT2_TABLE"
     assert family.debug is not None and family.debug.HF_BLOCKS == "transformer.h"
+    with pytest.raises(FamilyError, match="no architecture named 'Nope'"):
+        load_family("families.llama_style", "Nope")
+    neox = load_family("families.llama_style", "GPTNeoXForCausalLM")
+    assert neox.table()[0] == "GPT_NEOX_TABLE"
 
 
 # --- diff-layers without MAX: the identity copies ---------------------------------------------

@@ -1,4 +1,5 @@
-"""GPU verification of families.gpt2: MAX on the GPU against Hugging Face float32.
+"""GPU verification of a decoder family (gpt2, llama_style): MAX on the GPU against Hugging
+Face float32.
 
 For each checkpoint and encoding, the parity harness runs a ragged batch of prompts through
 MAX greedily and has Hugging Face (float32, same GPU) score the same sequences. Reported per
@@ -7,6 +8,7 @@ Hugging Face's argmax (raw, and ignoring near ties). The bar (issue: GPT-2 on GP
 tokens agree for >= 16 steps and cosine >= 0.999; float32 meets the CPU tolerances.
 
     python tools/gpu_verify.py --out verify.json      # on a GPU host
+    python tools/gpu_verify.py --family llama_style --encodings bfloat16 float32 --out v.json
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ TEXT_PROMPTS = [
 ]
 
 
+def llama_style_checkpoints(tmp: Path) -> dict[str, Path]:
+    """The llama_style tests' checkpoints: each architecture's defaults and knobs configs."""
+    from tests.llama_style.conftest import CONFIGS, build_llama_checkpoint
+
+    return {
+        f"{arch}-{config}": build_llama_checkpoint(arch, config, tmp / arch / config)
+        for arch, configs in CONFIGS.items()
+        for config in configs
+    }
+
+
 def checkpoints(tmp: Path) -> dict[str, Path]:
     from common.checkpoints import build_random_checkpoint
 
@@ -48,19 +61,29 @@ def checkpoints(tmp: Path) -> dict[str, Path]:
     return {"tiny-shakespeare-gpt2": shipped, "random-knobs": knobs}
 
 
-def verify(path: Path, encoding: str, new_tokens: int) -> dict:
+def prompts_for(path: Path, family: str) -> list[list[int]]:
+    from transformers import AutoConfig, AutoTokenizer
+
+    if family == "llama_style":
+        from tests.llama_style.conftest import ragged_prompts
+
+        return ragged_prompts(AutoConfig.from_pretrained(path).vocab_size)
+    tok = AutoTokenizer.from_pretrained(path)
+    return [tok(p).input_ids for p in TEXT_PROMPTS]
+
+
+def verify(path: Path, encoding: str, new_tokens: int, family: str = "gpt2") -> dict:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from common.metrics import BFLOAT16, FLOAT16, FLOAT32, passes
     from common.parity import compare_with_hf, load_max_model, max_greedy
 
     thresholds = {"float32": FLOAT32, "bfloat16": BFLOAT16, "float16": FLOAT16}[encoding]
-    tok = AutoTokenizer.from_pretrained(path)
-    prompts = [tok(p).input_ids for p in TEXT_PROMPTS]
+    prompts = prompts_for(path, family)
     t0 = time.perf_counter()
     model = load_max_model(
-        str(path), custom_architectures=["families.gpt2"], devices="gpu", encoding=encoding,
+        str(path), custom_architectures=[f"families.{family}"], devices="gpu", encoding=encoding,
         max_batch_size=len(prompts),
     )
     load_s = time.perf_counter() - t0
@@ -91,6 +114,7 @@ def verify(path: Path, encoding: str, new_tokens: int) -> dict:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--family", choices=["gpt2", "llama_style"], default="gpt2")
     p.add_argument("--encodings", nargs="+", default=["bfloat16", "float32", "float16"])
     p.add_argument("--models", nargs="+", default=None)
     p.add_argument("--new-tokens", type=int, default=32)
@@ -99,14 +123,15 @@ def main() -> None:
     gpu = subprocess.run(
         ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
     ).stdout.strip()
-    results = {"gpu": gpu, "command": " ".join(sys.argv), "runs": {}}
+    results = {"gpu": gpu, "command": " ".join(sys.argv), "family": args.family, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        ckpts = checkpoints(Path(tmp))
+        build = llama_style_checkpoints if args.family == "llama_style" else checkpoints
+        ckpts = build(Path(tmp))
         for enc in args.encodings:
             for name in args.models or list(ckpts):
                 key = f"{name}/{enc}"
                 try:
-                    results["runs"][key] = verify(ckpts[name], enc, args.new_tokens)
+                    results["runs"][key] = verify(ckpts[name], enc, args.new_tokens, args.family)
                 except Exception as exc:  # recorded, so one failure doesn't hide the others
                     log.exception("%s failed", key)
                     results["runs"][key] = {"error": repr(exc)[:2000]}

@@ -1,6 +1,6 @@
 """The bring-up toolkit: `python -m common.bringup COMMAND` (or `max-bringup COMMAND`).
 
-  new-family NAME --like gpt2|bert_style   scaffold families/NAME and its test
+  new-family NAME --like gpt2|llama_style|bert_style   scaffold families/NAME and its test
   inspect CHECKPOINT [--family F]                      tensors, and how F's table maps each
   verify CHECKPOINT --family F                         MAX against Hugging Face, per prompt
   diff-layers CHECKPOINT --family F                    the first block whose output diverges
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common.parity import KV_STRATEGIES
 
-LIKES = ("gpt2", "bert_style")
+LIKES = ("gpt2", "llama_style", "bert_style")
 DEVICES = ("cpu", "gpu")
 ENCODINGS = ("float32", "bfloat16")
 TABLE_HELP = (

@@ -17,7 +17,7 @@ from string import Template
 from typing import Any
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "scaffold_templates"
-DECODER_LIKES = ("gpt2",)
+DECODER_LIKES = ("gpt2", "llama_style")
 ENCODER_LIKES = ("bert_style",)
 # Names a family may not take: its own rooms, and packages it would shadow.
 RESERVED = frozenset(

@@ -23,7 +23,7 @@ from max.pipelines.lib import (
 from max.pipelines.lib.graph_specs import GraphRole, GraphSpec
 from max.pipelines.lib.memory_estimation import MemoryPlan
 
-from common.max_weights import conform_to_graph
+from common.max_weights import conform_to_graph, load_adapted_state_dict
 
 from .batch_processor import EncoderBatchProcessor, EncoderInputs
 from .encoder import SentenceEncoder
@@ -75,7 +75,7 @@ class EncoderPipelineModel(PipelineModel[TextContext, EncoderConfig, Model]):
         return self._models[GraphRole.ENCODER]
 
     def _load_state_dict(self) -> dict[str, Any]:
-        self._state_dict = super()._load_state_dict()
+        self._state_dict = load_adapted_state_dict(self)
         return self._state_dict
 
     def _create_model_config(self, state_dict: dict[str, Any]) -> EncoderConfig:

@@ -12,9 +12,12 @@ import numpy.typing as npt
 from max.pipelines.architectures.bert.tokenizer import BertTokenizer
 from max.pipelines.lib.tokenizer import replace_unpaired_surrogates, run_with_default_executor
 
+from common.tokenizer import CheckedPrompts
 
-class SentenceTokenizer(BertTokenizer):
-    """MAX's BERT tokenizer (SEP stands in for a missing EOS), truncating long texts."""
+
+class SentenceTokenizer(CheckedPrompts, BertTokenizer):
+    """MAX's BERT tokenizer (SEP stands in for a missing EOS), truncating long texts; token ids
+    and tokenizer files checked (`common.tokenizer.CheckedPrompts`)."""
 
     async def encode(
         self, prompt: str | Sequence[int], add_special_tokens: bool = True

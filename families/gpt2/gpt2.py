@@ -4,23 +4,17 @@ pre-LayerNorm blocks with a two-layer MLP. Weight names follow the checkpoint's 
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-from max import tree
-from max.graph import Graph, TensorValue, Type, Value, ops
-from max.graph import Module as GraphModule
+from max.graph import TensorValue, ops
 from max.nn.embedding import Embedding
-from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams, PagedCacheValues
+from max.nn.kv_cache import PagedCacheValues
 from max.nn.layer import LayerList, Module
 from max.nn.linear import Linear
 from max.nn.norm import LayerNorm
-from max.nn.transformer import LogitsPostprocessMixin
 
 from common.attention import paged_causal_attention
-from common.decoder import decoder_input_tree
+from common.decoder_graph import PositionedDecoder
 
 from .model_config import GPT2Config
 
@@ -109,7 +103,7 @@ class GPT2Block(Module):
         return h + self.mlp(self.ln_2(h))
 
 
-class GPT2(LogitsPostprocessMixin, Module):
+class GPT2(PositionedDecoder):
     """`GPT2LMHeadModel`: token plus position embedding, blocks, final norm, LM head."""
 
     def __init__(self, config: GPT2Config) -> None:
@@ -139,45 +133,3 @@ class GPT2(LogitsPostprocessMixin, Module):
         for block in self.h:
             h = block(h, kv_collection, input_row_offsets)
         return self._postprocess_logits(h, input_row_offsets, return_n_logits)
-
-    def input_tree(self) -> OrderedDict[str, object]:
-        return decoder_input_tree(
-            self.config.kv_params, self.config.devices[0], with_positions=True
-        )
-
-    def trace(
-        self,
-        *input_types: Type[Any],
-        name: str | None = None,
-        module: GraphModule | None = None,
-        custom_extensions: Iterable[Path] = (),
-        is_device_graph: bool = False,
-    ) -> Graph:
-        kv_params: KVCacheParams = self.config.kv_params
-
-        def forward(
-            tokens: Value[Any],
-            input_row_offsets: Value[Any],
-            return_n_logits: Value[Any],
-            positions: Value[Any],
-            *kv_inputs: Value[Any],
-        ) -> tuple[TensorValue, ...]:
-            kv_collection = tree.leaves(
-                kv_params.unflatten_kv_inputs(iter(kv_inputs)), leaf=KVCacheInputsPerDevice
-            )[0]
-            return self(
-                tokens.tensor,
-                positions.tensor,
-                kv_collection,
-                return_n_logits.tensor,
-                input_row_offsets.tensor,
-            )
-
-        return Graph(
-            name or type(self).__qualname__,
-            forward,
-            input_types=input_types,
-            custom_extensions=list(custom_extensions),
-            module=module,
-            is_device_graph=is_device_graph,
-        )

@@ -29,7 +29,7 @@ FAMILY = "families.bert_style"
 ARCH_NAMES = [arch.name for arch in ARCHITECTURES]
 SUPPORTED_ENCODINGS = {arch.name: arch.supported_encodings for arch in ARCHITECTURES}
 
-# Different lengths in one batch (5 to 111 tokens with the tiny tokenizers).
+# Different lengths in one batch (3 to 95 tokens with the tiny tokenizers).
 TEXTS = [
     "Hi.",
     "The quick brown fox jumps over the lazy dog.",

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.serving import ROOT, cli_env, max_cli
+from tests.serving import completion_text, hf_greedy_text
+from tests.serving import max_generate as max_generate_family
 
 from .conftest import FAMILY
-from .test_serve import hf_greedy_text
 
 
-def max_generate(path, prompt: str, new_tokens: int, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [
-        *max_cli(), "generate", "--custom-architectures", FAMILY, "--model-path", str(path),
-        "--devices", "cpu", "--prompt", prompt, "--max-new-tokens", str(new_tokens),
-        "--top-k", "1", *extra,
-    ]
-    return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True,
-                          timeout=900)
-
-
-def completion_text(stdout: str) -> str:
-    """The completion: stdout up to the metrics report that starts with 'Prompt size:'."""
-    return stdout.split("Prompt size:")[0].rstrip("\n")
+def max_generate(path, prompt: str, new_tokens: int, *extra: str):
+    return max_generate_family(FAMILY, path, prompt, new_tokens, *extra)
 
 
 @pytest.mark.slow

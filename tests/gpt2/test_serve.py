@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.conftest import SHAKESPEARE_CORPUS, SHAKESPEARE_MODEL
-from tests.serving import running_server
+from tests.serving import hf_greedy_text, running_server
 
 from .conftest import FAMILY
 
@@ -34,17 +34,6 @@ def served(tmp_path_factory):
     with running_server(path, FAMILY, "--max-batch-size", "8", "--enable-echo", log=log) as base:
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", timeout=300)
         yield client, path, log
-
-
-def hf_greedy_text(path, prompt: str, max_tokens: int) -> str:
-    tok = AutoTokenizer.from_pretrained(path)
-    hf = AutoModelForCausalLM.from_pretrained(path).eval()
-    ids = tok(prompt, return_tensors="pt").input_ids
-    with torch.no_grad():
-        out = hf.generate(
-            ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=tok.eos_token_id
-        )
-    return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
 
 def complete(client, prompt: str, max_tokens: int, **kw) -> str:

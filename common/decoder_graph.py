@@ -1,0 +1,70 @@
+"""The top module of a ragged, paged decoder graph: its inputs and how MAX traces it.
+
+A family's top module subclasses `PositionedDecoder` and defines only its layers and
+`__call__(tokens, positions, kv_collection, return_n_logits, input_row_offsets)`; the input
+tree (with per-token positions, see `common.decoder`) and the tracing are the same for all.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from max import tree
+from max.graph import Graph, TensorValue, Type, Value
+from max.graph import Module as GraphModule
+from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams
+from max.nn.layer import Module
+from max.nn.transformer import LogitsPostprocessMixin
+
+from common.decoder import decoder_input_tree
+
+
+class PositionedDecoder(LogitsPostprocessMixin, Module):
+    """Needs `self.config` with `kv_params` and `devices`, set by the subclass."""
+
+    config: Any
+
+    def input_tree(self) -> OrderedDict[str, object]:
+        return decoder_input_tree(
+            self.config.kv_params, self.config.devices[0], with_positions=True
+        )
+
+    def trace(
+        self,
+        *input_types: Type[Any],
+        name: str | None = None,
+        module: GraphModule | None = None,
+        custom_extensions: Iterable[Path] = (),
+        is_device_graph: bool = False,
+    ) -> Graph:
+        kv_params: KVCacheParams = self.config.kv_params
+
+        def forward(
+            tokens: Value[Any],
+            input_row_offsets: Value[Any],
+            return_n_logits: Value[Any],
+            positions: Value[Any],
+            *kv_inputs: Value[Any],
+        ) -> tuple[TensorValue, ...]:
+            kv_collection = tree.leaves(
+                kv_params.unflatten_kv_inputs(iter(kv_inputs)), leaf=KVCacheInputsPerDevice
+            )[0]
+            return self(
+                tokens.tensor,
+                positions.tensor,
+                kv_collection,
+                return_n_logits.tensor,
+                input_row_offsets.tensor,
+            )
+
+        return Graph(
+            name or type(self).__qualname__,
+            forward,
+            input_types=input_types,
+            custom_extensions=list(custom_extensions),
+            module=module,
+            is_device_graph=is_device_graph,
+        )

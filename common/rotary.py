@@ -1,0 +1,95 @@
+"""Rotary position embeddings (RoPE) as Hugging Face computes them, for graphs given positions.
+
+The cos/sin table is built once in numpy the way Hugging Face's default rope does it (float32
+inverse frequencies, float32 angles `position * inv_freq`, then cos and sin) and enters the graph
+as a constant. Each token gathers its row by its position (the `positions` graph input, which
+counts cached tokens), so prefill, decode and prefix-cache hits all rotate alike.
+
+Rotation is Hugging Face's `rotate_half` ("NeoX style"): within the first `rotary_dim` channels
+of a head, channel i pairs with channel i + rotary_dim/2; channels past `rotary_dim` pass
+through (partial rotary, as GPT-NeoX's `rotary_pct` and Phi's `partial_rotary_factor` set it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from max.dtype import DType
+from max.graph import DeviceRef, TensorValue, ops
+
+
+def rotary_dim_of(head_dim: int, partial_rotary_factor: float) -> int:
+    """Channels of a head that rotate; Hugging Face truncates `head_dim * factor` to an int."""
+    dim = int(head_dim * partial_rotary_factor)
+    if dim <= 0 or dim % 2 or dim > head_dim:
+        raise ValueError(
+            f"partial_rotary_factor {partial_rotary_factor} of head_dim {head_dim} gives "
+            f"{dim} rotary channels; expected an even number in [2, {head_dim}]"
+        )
+    return dim
+
+
+def inverse_frequencies(rotary_dim: int, theta: float) -> np.ndarray:
+    """[rotary_dim // 2] float32: 1 / theta ** (2i / rotary_dim), computed in float32 as HF does."""
+    exponents = np.arange(0, rotary_dim, 2, dtype=np.int64).astype(np.float32) / np.float32(
+        rotary_dim
+    )
+    return (np.float32(1.0) / np.power(np.float32(theta), exponents)).astype(np.float32)
+
+
+def rotary_tables(
+    rotary_dim: int, max_positions: int, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin, each [max_positions, rotary_dim // 2] float32, row p for position p.
+
+    The angle is rounded to float32 as Hugging Face rounds it; cos and sin of that float32
+    angle are then taken in float64, so each entry is the correctly rounded value.
+    """
+    positions = np.arange(max_positions, dtype=np.float32)
+    angles = np.outer(positions, inverse_frequencies(rotary_dim, theta)).astype(np.float32)
+    wide = angles.astype(np.float64)
+    return np.cos(wide).astype(np.float32), np.sin(wide).astype(np.float32)
+
+
+def rotate_numpy(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """Reference rotation of x [..., tokens, heads, head_dim] by per-token cos/sin [tokens, r/2]."""
+    half = cos.shape[-1]
+    c, s = cos[:, None, :], sin[:, None, :]
+    x1, x2, rest = x[..., :half], x[..., half : 2 * half], x[..., 2 * half :]
+    return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s, rest], axis=-1)
+
+
+class RotaryTable:
+    """A model's cos/sin table as a graph constant, gathered per token by position."""
+
+    def __init__(
+        self, rotary_dim: int, max_positions: int, theta: float, device: DeviceRef
+    ) -> None:
+        self.rotary_dim = rotary_dim
+        self.max_positions = max_positions
+        self.theta = theta
+        self.device = device
+
+    def __call__(self, positions: TensorValue, dtype: DType) -> tuple[TensorValue, TensorValue]:
+        """Per-token cos and sin [tokens, 1, rotary_dim // 2] in `dtype`, broadcast over heads.
+
+        Hugging Face casts its float32 cos/sin to the activation dtype before rotating; so here.
+        """
+        cos_table, sin_table = rotary_tables(self.rotary_dim, self.max_positions, self.theta)
+        out = []
+        for table in (cos_table, sin_table):
+            constant = ops.constant(table, DType.float32, device=DeviceRef.CPU()).to(self.device)
+            rows = ops.gather(constant, positions, axis=0)
+            out.append(ops.unsqueeze(rows.cast(dtype), 1))
+        return out[0], out[1]
+
+
+def apply_rotary(x: TensorValue, cos: TensorValue, sin: TensorValue) -> TensorValue:
+    """Rotates the first 2 * cos.shape[-1] channels of x [tokens, heads, head_dim], NeoX style."""
+    half = int(cos.shape[-1])
+    head_dim = int(x.shape[-1])
+    x1 = x[:, :, :half]
+    x2 = x[:, :, half : 2 * half]
+    rotated = [x1 * cos - x2 * sin, x2 * cos + x1 * sin]
+    if 2 * half < head_dim:
+        rotated.append(x[:, :, 2 * half :])
+    return ops.concat(rotated, axis=-1)

@@ -1,0 +1,56 @@
+"""Gemma checkpoint tensors to graph weights, as a table.
+
+The graph keeps the checkpoint's names without the `model.` prefix; every tensor maps as is.
+RMSNorm weights stay as stored (the graph adds Gemma's 1 at run time). The head is tied to
+the embedding unless the config says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from max.graph.weights import WeightData, Weights
+
+from common.mapping import MappingTable, Row
+from common.max_weights import adapt_checkpoint
+
+_LAYER = "layers.{layer}."
+GEMMA_TABLE = MappingTable(
+    rows=(
+        Row("embed_tokens.weight", "embed_tokens.weight"),
+        Row(f"{_LAYER}input_layernorm.weight", f"{_LAYER}input_layernorm.weight"),
+        Row(f"{_LAYER}post_attention_layernorm.weight", f"{_LAYER}post_attention_layernorm.weight"),
+        *(
+            Row(f"{_LAYER}{name}.{part}", f"{_LAYER}{name}.{part}")
+            for name in (
+                "self_attn.q_proj",
+                "self_attn.k_proj",
+                "self_attn.v_proj",
+                "self_attn.o_proj",
+                "mlp.gate_proj",
+                "mlp.up_proj",
+                "mlp.down_proj",
+            )
+            for part in ("weight", "bias")
+        ),
+        Row("norm.weight", "norm.weight"),
+        Row("lm_head.weight", "lm_head.weight"),
+    ),
+    strip_prefixes=("model.",),
+    ignore=(f"{_LAYER}self_attn.rotary_emb.inv_freq",),
+    optional_targets=("lm_head.weight",),
+)
+
+
+def convert_safetensor_state_dict(
+    state_dict: Mapping[str, Weights],
+    huggingface_config: Any = None,
+    pipeline_config: Any = None,
+    **_: Any,
+) -> dict[str, WeightData]:
+    weights = adapt_checkpoint(state_dict, GEMMA_TABLE, pipeline_config=pipeline_config)
+    if getattr(huggingface_config, "tie_word_embeddings", True):
+        # A tied head is embed_tokens; Hugging Face ignores a stored copy, and so do we.
+        weights.pop("lm_head.weight", None)
+    return weights

@@ -1,0 +1,1 @@
+"""GPT-NeoX (`GPTNeoXForCausalLM`: Pythia, GPT-NeoX-20B, RedPajama-INCITE, ...)."""

@@ -1,0 +1,1 @@
+"""Phi (`PhiForCausalLM`: phi-1, phi-1.5, phi-2)."""
