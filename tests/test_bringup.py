@@ -329,7 +329,7 @@ def test_verify_refuses_an_untransposed_rectangular_conv1d(checkpoint, capsys):
     table = f"{__name__}:C_FC_UNTRANSPOSED"
     code, _, err = run_cli(capsys, "verify", checkpoint, "--family", "gpt2", "--table", table)
     assert code == 2
-    assert "h.0.mlp.c_fc.weight: expected [256, 64], found [64, 256]" in err
+    assert "h.0.mlp.c_fc.weight: expected [256, 64] float32, found [64, 256] float32" in err
     # The override lasts for the run only.
     assert gpt2_adapters.GPT2_TABLE is GPT2_TABLE
 
