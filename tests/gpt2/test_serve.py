@@ -137,18 +137,34 @@ def test_prompt_past_the_position_limit_is_a_4xx_and_the_server_keeps_serving(se
 
 
 HELD_OUT_FRACTION = 0.9  # the shipped model trained on the first 90% of the corpus
+# Text the model never saw when the corpus is not beside the repository (a CI checkout): the
+# training text is plays; this is a sonnet (Shakespeare, Sonnet 18, public domain).
+UNSEEN_PASSAGE = (
+    "Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"
+    "Rough winds do shake the darling buds of May,\nAnd summer's lease hath all too short a "
+    "date;\nSometime too hot the eye of heaven shines,\nAnd often is his gold complexion "
+    "dimm'd;\nAnd every fair from fair sometime declines,\nBy chance or nature's changing "
+    "course untrimm'd;\nBut thy eternal summer shall not fade,\nNor lose possession of that "
+    "fair thou ow'st;\nNor shall Death brag thou wander'st in his shade,\nWhen in eternal "
+    "lines to time thou grow'st:\nSo long as men can breathe or eyes can see,\nSo long lives "
+    "this, and this gives life to thee.\n"
+)
+
+
+def held_out_passage() -> str:
+    """600 characters of the corpus' held-out last 10%, or the unseen sonnet without it."""
+    if not SHAKESPEARE_CORPUS.exists():
+        return UNSEEN_PASSAGE
+    text = SHAKESPEARE_CORPUS.read_text()
+    start = int(len(text) * HELD_OUT_FRACTION) + 5000
+    return text[start : start + 600]
 
 
 @pytest.mark.slow
 def test_held_out_log_likelihood_matches_hugging_face(served):
     """Per-token log-likelihood of a held-out passage (echoed prompt logprobs) within 1e-4."""
     client, path, _ = served
-    corpus = SHAKESPEARE_CORPUS
-    if not corpus.exists():
-        pytest.skip(f"corpus not found at {corpus}")
-    text = corpus.read_text()
-    start = int(len(text) * HELD_OUT_FRACTION) + 5000
-    passage = text[start : start + 600]
+    passage = held_out_passage()
     tok = AutoTokenizer.from_pretrained(path)
     ids = tok(passage).input_ids[:200]
     passage = tok.decode(ids)
