@@ -111,6 +111,18 @@ def load_max_model(
         )
 
 
+def ragged_prompts(vocab_size: int, seed: int = 0) -> list[list[int]]:
+    """Four prompts of different lengths; the last two share a 150-token prefix (> one KV page)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.integers(1, vocab_size, 150).tolist()
+    return [
+        rng.integers(1, vocab_size, 1).tolist(),
+        rng.integers(1, vocab_size, 9).tolist(),
+        shared + rng.integers(1, vocab_size, 3).tolist(),
+        shared + rng.integers(1, vocab_size, 31).tolist(),
+    ]
+
+
 def max_greedy(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> DecoderRun:
     """Greedy decoding of all prompts as one ragged batch, with per-step logits."""
     result = model.generate(

@@ -65,7 +65,7 @@ def prompts_for(path: Path, family: str) -> list[list[int]]:
     from transformers import AutoConfig, AutoTokenizer
 
     if family == "llama_style":
-        from tests.llama_style.conftest import ragged_prompts
+        from common.parity import ragged_prompts
 
         return ragged_prompts(AutoConfig.from_pretrained(path).vocab_size)
     tok = AutoTokenizer.from_pretrained(path)

@@ -70,34 +70,32 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--family", help="family module, e.g. gpt2 or families.gpt2")
     inspect.add_argument("--table", help=TABLE_HELP)
 
+    # What verify and diff-layers both take: a checkpoint, its family, where and how to run.
+    run = argparse.ArgumentParser(add_help=False, parents=[common])
+    run.add_argument("checkpoint", type=Path)
+    run.add_argument("--family", required=True)
+    run.add_argument("--device", choices=DEVICES, default="cpu")
+    run.add_argument("--encoding", choices=ENCODINGS, default="float32")
+    run.add_argument("--table", help=TABLE_HELP)
+
     verify = commands.add_parser(
         "verify",
-        parents=[common],
+        parents=[run],
         help="greedy MAX against Hugging Face on the same prompts (exit 1 on failure)",
     )
-    verify.add_argument("checkpoint", type=Path)
-    verify.add_argument("--family", required=True)
     verify.add_argument("--prompts", type=Path, help="text file, one prompt per line")
-    verify.add_argument("--device", choices=DEVICES, default="cpu")
-    verify.add_argument("--encoding", choices=ENCODINGS, default="float32")
     verify.add_argument("--new-tokens", type=int, default=16)
     verify.add_argument(
         "--kv", choices=KV_STRATEGIES, default="jenga-noprefix", help="MAX's KV-cache manager"
     )
-    verify.add_argument("--table", help=TABLE_HELP)
 
     diff = commands.add_parser(
         "diff-layers",
-        parents=[common],
+        parents=[run],
         help="hidden state after each block, MAX against Hugging Face: where it first diverges",
     )
-    diff.add_argument("checkpoint", type=Path)
-    diff.add_argument("--family", required=True)
     diff.add_argument("--prompt", default=None, help="text to run (default: a short sentence)")
-    diff.add_argument("--device", choices=DEVICES, default="cpu")
-    diff.add_argument("--encoding", choices=ENCODINGS, default="float32")
     diff.add_argument("--new-tokens", type=int, default=4)
-    diff.add_argument("--table", help=TABLE_HELP)
     diff.add_argument("--keep", type=Path, help="keep the per-depth checkpoints in this directory")
     return parser
 

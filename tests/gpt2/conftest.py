@@ -53,14 +53,3 @@ def gpt2_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
         out[name] = path
     return out
 
-
-def ragged_prompts(vocab_size: int, seed: int = 0) -> list[list[int]]:
-    """Four prompts of different lengths; the last two share a 150-token prefix (> one KV page)."""
-    rng = np.random.default_rng(seed)
-    shared = rng.integers(1, vocab_size, 150).tolist()
-    return [
-        rng.integers(1, vocab_size, 1).tolist(),
-        rng.integers(1, vocab_size, 9).tolist(),
-        shared + rng.integers(1, vocab_size, 3).tolist(),
-        shared + rng.integers(1, vocab_size, 31).tolist(),
-    ]

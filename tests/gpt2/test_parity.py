@@ -8,10 +8,10 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from common.metrics import FLOAT32
-from common.parity import compare_with_hf, max_greedy
+from common.parity import compare_with_hf, max_greedy, ragged_prompts
 from tests.conftest import selected_kv_strategies
 
-from .conftest import CONFIGS, FAMILY, ragged_prompts
+from .conftest import CONFIGS, FAMILY
 
 NEW_TOKENS = 32
 torch.set_num_threads(1)

@@ -8,11 +8,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from common.metrics import BFLOAT16, FLOAT32
-from common.parity import compare_with_hf, max_greedy
+from common.parity import compare_with_hf, max_greedy, ragged_prompts
 from families.llama_style import ARCHITECTURES
 from tests.conftest import selected_kv_strategies
 
-from .conftest import CONFIGS, FAMILY, ragged_prompts
+from .conftest import CONFIGS, FAMILY
 
 NEW_TOKENS = 32
 THRESHOLDS = {"float32": FLOAT32, "bfloat16": BFLOAT16}

@@ -95,18 +95,28 @@ def a_layer_norm(tensors: dict[str, np.ndarray]) -> str:
     )
 
 
-def test_missing_tensor(case):
-    family, task, path = case
+def edit_layer_norm(path: Path, change) -> str:
+    """Replaces a layer norm by `change(tensor)`, or drops it when that is None; its name."""
 
-    def drop(tensors):
+    def edit(tensors):
         name = a_layer_norm(tensors)
-        tensors.pop(name)
+        replacement = change(tensors.pop(name))
+        if replacement is not None:
+            tensors[name] = replacement
         return name
 
-    name = edit_tensors(path, drop)
+    return edit_tensors(path, edit)
+
+
+def without_prefix(name: str) -> str:
+    return name.split(".", 1)[1]  # graph names may drop the checkpoint's model prefix
+
+
+def test_missing_tensor(case):
+    family, task, path = case
+    name = edit_layer_norm(path, lambda tensor: None)
     text = load_error(family, task, path)
-    short = name.split(".", 1)[1]  # graph names may drop the checkpoint's model prefix
-    assert short in text and str(path) in text, text
+    assert without_prefix(name) in text and str(path) in text, text
 
 
 def test_extra_tensor(case):
@@ -123,30 +133,16 @@ def test_extra_tensor(case):
 
 def test_wrong_shape(case):
     family, task, path = case
-
-    def widen(tensors):
-        name = a_layer_norm(tensors)
-        tensors[name] = np.ones(tensors[name].shape[0] + 3, np.float32)
-        return name
-
-    name = edit_tensors(path, widen)
+    name = edit_layer_norm(path, lambda tensor: np.ones(tensor.shape[0] + 3, np.float32))
     text = load_error(family, task, path)
-    short = name.split(".", 1)[1]  # graph names may drop the checkpoint's model prefix
-    assert short in text and str(path) in text, text
+    assert without_prefix(name) in text and str(path) in text, text
 
 
 def test_wrong_dtype(case):
     family, task, path = case
-
-    def to_int(tensors):
-        name = a_layer_norm(tensors)
-        tensors[name] = tensors[name].astype(np.int32)
-        return name
-
-    name = edit_tensors(path, to_int)
+    name = edit_layer_norm(path, lambda tensor: tensor.astype(np.int32))
     text = load_error(family, task, path)
-    short = name.split(".", 1)[1]
-    assert short in text and "int32" in text and str(path) in text, text
+    assert without_prefix(name) in text and "int32" in text and str(path) in text, text
 
 
 def test_truncated_safetensors(case):
