@@ -69,10 +69,13 @@ class RotaryTable:
         self.theta = theta
         self.device = device
 
-    def __call__(self, positions: TensorValue, dtype: DType) -> tuple[TensorValue, TensorValue]:
+    def __call__(
+        self, positions: TensorValue, dtype: DType = DType.float32
+    ) -> tuple[TensorValue, TensorValue]:
         """Per-token cos and sin [tokens, 1, rotary_dim // 2] in `dtype`, broadcast over heads.
 
-        Hugging Face casts its float32 cos/sin to the activation dtype before rotating; so here.
+        `apply_rotary` rotates in this dtype. The families keep float32 in every encoding: a
+        rotation in bfloat16 loses the angle's precision at large positions.
         """
         cos_table, sin_table = rotary_tables(self.rotary_dim, self.max_positions, self.theta)
         out = []
@@ -84,12 +87,15 @@ class RotaryTable:
 
 
 def apply_rotary(x: TensorValue, cos: TensorValue, sin: TensorValue) -> TensorValue:
-    """Rotates the first 2 * cos.shape[-1] channels of x [tokens, heads, head_dim], NeoX style."""
+    """Rotates the first 2 * cos.shape[-1] channels of x [tokens, heads, head_dim], NeoX style,
+    computing in cos's dtype and returning x's."""
     half = int(cos.shape[-1])
     head_dim = int(x.shape[-1])
-    x1 = x[:, :, :half]
-    x2 = x[:, :, half : 2 * half]
+    wide = x.cast(cos.dtype) if x.dtype != cos.dtype else x
+    x1 = wide[:, :, :half]
+    x2 = wide[:, :, half : 2 * half]
     rotated = [x1 * cos - x2 * sin, x2 * cos + x1 * sin]
     if 2 * half < head_dim:
-        rotated.append(x[:, :, 2 * half :])
-    return ops.concat(rotated, axis=-1)
+        rotated.append(wide[:, :, 2 * half :])
+    out = ops.concat(rotated, axis=-1)
+    return out.cast(x.dtype) if out.dtype != x.dtype else out

@@ -116,8 +116,11 @@ def hf_embeddings(path: Path, token_ids: Sequence[Sequence[int]], *, pooled: boo
     return pool_numpy(hidden, mask.numpy(), read_pooling_spec(path))
 
 
-def load_embeddings_pipeline(path: Path, **overrides: Any) -> tuple[Any, Any]:
-    """(tokenizer, EmbeddingsPipeline) for the checkpoint through this family's registration."""
+def load_embeddings_pipeline(
+    path: Path, *, device: str | None = None, encoding: str | None = None, **overrides: Any
+) -> tuple[Any, Any]:
+    """(tokenizer, EmbeddingsPipeline) for the checkpoint through this family's registration,
+    on the session's device and encoding unless given."""
     from max.pipelines import PIPELINE_REGISTRY, PipelineConfig
     from max.pipelines.lib import PipelineArgs
     from max.pipelines.modeling.types import PipelineTask
@@ -125,8 +128,8 @@ def load_embeddings_pipeline(path: Path, **overrides: Any) -> tuple[Any, Any]:
     args = PipelineArgs.from_flat_kwargs(
         model_path=str(path),
         custom_architectures=[FAMILY],
-        device_specs=selected_device(),
-        quantization_encoding=selected_encoding(),
+        device_specs=device or selected_device(),
+        quantization_encoding=encoding or selected_encoding(),
         max_batch_size=8,
         **overrides,
     )

@@ -40,16 +40,19 @@ def save_hub_style(directory: Path, n_positions: int) -> None:
     save_file(tensors, file, metadata={"format": "pt"})
 
 
+def build_gpt2_checkpoint(config: str, out_dir: Path) -> Path:
+    """The tiny checkpoint with the knobs of CONFIGS[config]; "knobs" is saved hub-style."""
+    overrides = CONFIGS[config]
+    path = build_random_checkpoint(
+        "GPT2LMHeadModel", out_dir, config_overrides=overrides, seed=7
+    )
+    if config == "knobs":
+        save_hub_style(path, overrides["n_positions"])
+    return path
+
+
 @pytest.fixture(scope="session")
 def gpt2_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("gpt2")
-    out = {}
-    for name, overrides in CONFIGS.items():
-        path = build_random_checkpoint(
-            "GPT2LMHeadModel", root / name, config_overrides=overrides, seed=7
-        )
-        if name == "knobs":
-            save_hub_style(path, overrides["n_positions"])
-        out[name] = path
-    return out
+    return {name: build_gpt2_checkpoint(name, root / name) for name in CONFIGS}
 

@@ -118,7 +118,7 @@ class Gemma(RotaryDecoder):
         return_n_logits: TensorValue,
         input_row_offsets: TensorValue,
     ) -> tuple[TensorValue, ...]:
-        rope = self.rope(positions, self.config.dtype)
+        rope = self.rope(positions)
         # The scale is rounded to the activation dtype first, as Hugging Face rounds it.
         scale = ops.constant(
             math.sqrt(self.config.hidden_size), self.config.dtype, device=self.config.devices[0]

@@ -114,7 +114,7 @@ class GPTNeoX(RotaryDecoder):
         return_n_logits: TensorValue,
         input_row_offsets: TensorValue,
     ) -> tuple[TensorValue, ...]:
-        rope = self.rope(positions, self.config.dtype)
+        rope = self.rope(positions)
         h = self.embed_in(tokens)
         for layer in self.layers:
             h = layer(h, rope, kv_collection, input_row_offsets)

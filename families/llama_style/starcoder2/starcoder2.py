@@ -109,7 +109,7 @@ class Starcoder2(RotaryDecoder):
         return_n_logits: TensorValue,
         input_row_offsets: TensorValue,
     ) -> tuple[TensorValue, ...]:
-        rope = self.rope(positions, self.config.dtype)
+        rope = self.rope(positions)
         h = self.embed_tokens(tokens)
         for layer in self.layers:
             h = layer(h, rope, kv_collection, input_row_offsets)

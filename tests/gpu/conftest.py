@@ -1,0 +1,87 @@
+"""The GPU suite (`pytest -m gpu`, `nox -s test-gpu`): every registered architecture of every
+family on the GPU, against Hugging Face on the same GPU in float32 and in MAX's dtype.
+
+Without a GPU every test here is skipped with the reason. `MAXFAM_GPU_ENCODINGS` (comma list,
+default all three) and `MAXFAM_KV` (default `jenga-prefix`: prefix caching on, as served)
+narrow a run; `MAXFAM_GPU_RECORDS` names a folder where each test writes its figures as JSON,
+which `tools/gpu_results.py` merges into docs/results/gpu-<family>-<card>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.parity import KV_STRATEGIES
+from tests.conftest import has_gpu
+
+ENCODINGS = ("bfloat16", "float16", "float32")
+# Each MAX instance takes this share of the GPU's free memory (the KV cache is most of it), so
+# several test processes can share one card.
+DEVICE_MEMORY_SHARE = 0.05
+
+
+def gpu_encodings() -> list[str]:
+    chosen = os.environ.get("MAXFAM_GPU_ENCODINGS")
+    names = chosen.split(",") if chosen else list(ENCODINGS)
+    unknown = [n for n in names if n not in ENCODINGS]
+    if unknown:
+        raise ValueError(f"MAXFAM_GPU_ENCODINGS: unknown {unknown}; known: {list(ENCODINGS)}")
+    return names
+
+
+def gpu_kv_strategies() -> list[str]:
+    names = os.environ.get("MAXFAM_KV", "jenga-prefix").split(",")
+    unknown = [n for n in names if n not in KV_STRATEGIES]
+    if unknown:
+        raise ValueError(f"MAXFAM_KV: unknown strategies {unknown}; known: {list(KV_STRATEGIES)}")
+    return names
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    skip = pytest.mark.skip(reason="GPU suite: no GPU here (nvidia-smi not found)")
+    for item in items:
+        # The slow tests run models; the others check the case lists and run anywhere.
+        if here in Path(str(item.fspath)).parents and item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.gpu)
+            if not has_gpu():
+                item.add_marker(skip)
+
+
+def card_name() -> str:
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """`record(family=..., architecture=..., encoding=..., ok=..., **figures)`: one JSON file
+    per test in $MAXFAM_GPU_RECORDS (nothing when unset)."""
+    folder = os.environ.get("MAXFAM_GPU_RECORDS")
+
+    def write(**fields: Any) -> None:
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        entry = {"test": request.node.nodeid, "card": card_name(), **fields}
+        name = slug(request.node.name) + ".json"
+        (Path(folder) / name).write_text(json.dumps(entry, indent=1, default=float))
+
+    return write

@@ -1,0 +1,217 @@
+"""Every registered decoder architecture on the GPU against Hugging Face on the same GPU.
+
+Per architecture, config (defaults, every knob), encoding and KV strategy: a ragged batch of
+four prompts (1 to 181 tokens, two sharing a 150-token prefix), 32 greedy steps, twice (the
+second batch hits the prefix cache). Hugging Face scores MAX's sequences in float32 (the
+oracle) and in MAX's dtype (the yardstick for how much error the format itself makes):
+- MAX's logit error against float32 HF is at most ERROR_FACTOR times HF's own low-precision
+  error (both measured on the run's contending logits), or the format's rounding floor;
+- every prompt's worst-step logit cosine meets the encoding's threshold;
+- every greedy token is HF float32's argmax, except where the two logits are within twice
+  the error measured on this run (common.parity.token_disagreements).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.metrics import BFLOAT16, FLOAT16, Thresholds
+from common.parity import (
+    compare_with_hf,
+    hf_teacher_forced_logits,
+    load_max_model,
+    logit_noise_bound,
+    max_greedy,
+    ragged_prompts,
+)
+from families.gpt2 import ARCHITECTURES as GPT2_ARCHITECTURES
+from families.llama_style import ARCHITECTURES as LLAMA_ARCHITECTURES
+from tests.conftest import SHAKESPEARE_MODEL
+from tests.gpt2.conftest import CONFIGS as GPT2_CONFIGS
+from tests.gpt2.conftest import build_gpt2_checkpoint
+from tests.llama_style.conftest import CONFIGS as LLAMA_CONFIGS
+from tests.llama_style.conftest import build_llama_checkpoint
+
+from .conftest import DEVICE_MEMORY_SHARE, gpu_encodings, gpu_kv_strategies
+
+NEW_TOKENS = 32
+# Differently ordered accumulation and fused kernels round differently from PyTorch's, but by
+# the same order; a real fault (a wrong rotation, a lost bias) errs by the logits' own size.
+ERROR_FACTOR = 4.0
+# The rounding floor of one output in each format, in units of the largest logit: 4 eps of
+# the format (float32 matmuls may run in TF32 on the GPU, eps 2**-10).
+FLOOR_EPS = {"bfloat16": 4 * 2.0**-8, "float16": 4 * 2.0**-11, "float32": 4 * 2.0**-10}
+# float32 on the GPU: TF32 matmuls (eps 2**-10) instead of the CPU's exact float32.
+GPU_FLOAT32 = Thresholds(max_rel=1e-2, min_cosine=0.9999, max_kl=1e-3)
+THRESHOLDS = {"bfloat16": BFLOAT16, "float16": FLOAT16, "float32": GPU_FLOAT32}
+
+
+@dataclass(frozen=True)
+class Case:
+    family: str
+    architecture: str
+    config: str
+    build: Callable[[Path], Path]
+
+    @property
+    def id(self) -> str:
+        return f"{self.architecture}-{self.config}"
+
+
+def _cases() -> list[Case]:
+    cases = [
+        Case(
+            "families.gpt2",
+            "GPT2LMHeadModel",
+            name,
+            lambda out, n=name: build_gpt2_checkpoint(n, out),
+        )
+        for name in GPT2_CONFIGS
+    ]
+    cases.append(
+        Case("families.gpt2", "GPT2LMHeadModel", "shakespeare", lambda _: SHAKESPEARE_MODEL)
+    )
+    cases += [
+        Case(
+            "families.llama_style",
+            arch.name,
+            name,
+            lambda out, a=arch.name, n=name: build_llama_checkpoint(a, n, out),
+        )
+        for arch in LLAMA_ARCHITECTURES
+        for name in LLAMA_CONFIGS[arch.name]
+    ]
+    return cases
+
+
+CASES = _cases()
+LISTED = {
+    arch.name: arch.supported_encodings for arch in [*GPT2_ARCHITECTURES, *LLAMA_ARCHITECTURES]
+}
+
+
+def test_every_registered_decoder_has_gpu_cases():
+    assert {c.architecture for c in CASES} == set(LISTED)
+
+
+@contextlib.contextmanager
+def tf32_matmuls() -> Iterator[None]:
+    import torch
+
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def hf_models(path: Path, encoding: str):
+    """(float32 oracle, same-precision yardstick) on the GPU."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    oracle = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).cuda().eval()
+    low_dtype = torch.float32 if encoding == "float32" else getattr(torch, encoding)
+    low = AutoModelForCausalLM.from_pretrained(path, dtype=low_dtype).cuda().eval()
+    return oracle, low
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kv", gpu_kv_strategies())
+@pytest.mark.parametrize("encoding", gpu_encodings())
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_decoder_matches_hugging_face_on_gpu(case, encoding, kv, tmp_path, record):
+    if encoding not in LISTED[case.architecture]:
+        pytest.skip(f"{case.architecture}: {encoding} is not listed (docs/SUPPORT.md)")
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    path = case.build(tmp_path / case.id)
+    oracle, low = hf_models(path, encoding)
+    prompts = ragged_prompts(oracle.config.vocab_size)
+    start = time.perf_counter()
+    model = load_max_model(
+        str(path),
+        custom_architectures=[case.family],
+        devices="gpu",
+        encoding=encoding,
+        kv=kv,
+        max_batch_size=len(prompts),
+        device_memory_utilization=DEVICE_MEMORY_SHARE,
+    )
+    load_s = time.perf_counter() - start
+    thresholds = THRESHOLDS[encoding]
+    problems: list[str] = []
+    attempts = []
+    for attempt in range(2):
+        run = max_greedy(model, prompts, NEW_TOKENS)
+        refs = hf_teacher_forced_logits(oracle, run)
+        with tf32_matmuls() if encoding == "float32" else contextlib.nullcontext():
+            lows = hf_teacher_forced_logits(low, run)
+        report = compare_with_hf(None, run, thresholds, refs=refs)
+        max_err = report.noise_bound
+        hf_err = logit_noise_bound(refs, lows)
+        scale = max(float(np.abs(r).max()) for r in refs)
+        allowed = max(ERROR_FACTOR * hf_err, FLOOR_EPS[encoding] * scale)
+        prompts_out = []
+        for p, tokens in zip(report.prompts, run.tokens, strict=True):
+            agree = NEW_TOKENS if p.first_divergence is None else p.first_divergence
+            prompts_out.append(
+                {
+                    "cosine_min": p.metrics.cosine,
+                    "kl_max": p.metrics.kl,
+                    "rel": p.metrics.rel,
+                    "first_divergence": p.first_divergence,
+                    "near_ties": p.guarded_steps,
+                    "tokens_agreeing": agree,
+                    "tokens": len(tokens),
+                }
+            )
+            if p.metrics.cosine < thresholds.min_cosine:
+                problems.append(
+                    f"attempt {attempt} prompt {p.prompt_index}: cosine {p.metrics.cosine:.6f}"
+                    f" < {thresholds.min_cosine}"
+                )
+            if p.first_divergence is not None:
+                problems.append(
+                    f"attempt {attempt} prompt {p.prompt_index}: greedy token differs at step "
+                    f"{p.first_divergence} beyond 2 x {max_err:.3g}"
+                )
+        if max_err > allowed:
+            problems.append(
+                f"attempt {attempt}: logit error {max_err:.4g} > allowed {allowed:.4g} "
+                f"({ERROR_FACTOR} x HF {encoding}'s {hf_err:.4g}, floor "
+                f"{FLOOR_EPS[encoding] * scale:.4g})"
+            )
+        attempts.append(
+            {
+                "max_error_p99": max_err,
+                "hf_same_dtype_error_p99": hf_err,
+                "allowed_error": allowed,
+                "logit_scale": scale,
+                "prompts": prompts_out,
+            }
+        )
+    del model
+    record(
+        family=case.family.split(".")[-1],
+        architecture=case.architecture,
+        config=case.config,
+        encoding=encoding,
+        kv=kv,
+        ok=not problems,
+        problems=problems,
+        load_s=load_s,
+        new_tokens=NEW_TOKENS,
+        prompt_lengths=[len(p) for p in prompts],
+        attempts=attempts,
+    )
+    assert not problems, f"{case.id} {encoding} {kv}:\n" + "\n".join(problems)

@@ -1,0 +1,105 @@
+"""Every registered encoder architecture on the GPU against Hugging Face on the same GPU.
+
+Per architecture and encoding: pooled embeddings of a batch of texts of different lengths.
+Hugging Face embeds in float32 (the oracle) and in MAX's dtype (the yardstick): MAX's largest
+error against the oracle is at most ERROR_FACTOR times Hugging Face's own low-precision
+error, or the format's rounding floor, and every text's cosine meets the encoding's bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from common.metrics import BFLOAT16, FLOAT16
+from common.pooling import pool_numpy, read_pooling_spec
+from families.bert_style import ARCHITECTURES
+from tests.bert_style.conftest import (
+    TEXTS,
+    build_checkpoint,
+    hf_token_ids,
+    load_embeddings_pipeline,
+    run_embeddings,
+)
+
+from .conftest import DEVICE_MEMORY_SHARE, gpu_encodings
+from .test_gpu_decoders import ERROR_FACTOR, FLOOR_EPS, GPU_FLOAT32, tf32_matmuls
+
+MIN_COSINE = {
+    "bfloat16": BFLOAT16.min_cosine,
+    "float16": FLOAT16.min_cosine,
+    "float32": GPU_FLOAT32.min_cosine,
+}
+LISTED = {arch.name: arch.supported_encodings for arch in ARCHITECTURES}
+
+
+def hf_gpu_embeddings(path, token_ids, dtype) -> np.ndarray:
+    """Hugging Face AutoModel on the GPU in `dtype`, pooled as the checkpoint says."""
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(path, dtype=dtype).cuda().eval()
+    longest = max(len(ids) for ids in token_ids)
+    pad = model.config.pad_token_id or 0
+    tokens = torch.full((len(token_ids), longest), pad, dtype=torch.long)
+    mask = torch.zeros((len(token_ids), longest), dtype=torch.long)
+    for row, ids in enumerate(token_ids):
+        tokens[row, : len(ids)] = torch.tensor(ids)
+        mask[row, : len(ids)] = 1
+    with torch.no_grad():
+        hidden = model(input_ids=tokens.cuda(), attention_mask=mask.cuda()).last_hidden_state
+    return pool_numpy(hidden.double().cpu().numpy(), mask.numpy(), read_pooling_spec(path))
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoding", gpu_encodings())
+@pytest.mark.parametrize("architecture", sorted(LISTED))
+def test_encoder_matches_hugging_face_on_gpu(architecture, encoding, tmp_path, record):
+    if encoding not in LISTED[architecture]:
+        pytest.skip(f"{architecture}: {encoding} is not listed (docs/SUPPORT.md)")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    path = build_checkpoint(architecture, tmp_path / architecture)
+    ids = hf_token_ids(path, TEXTS)
+    start = time.perf_counter()
+    tokenizer, pipeline = load_embeddings_pipeline(
+        path, device="gpu", encoding=encoding, device_memory_utilization=DEVICE_MEMORY_SHARE
+    )
+    load_s = time.perf_counter() - start
+    got = np.stack(run_embeddings(tokenizer, pipeline, ids)).astype(np.float64)
+    ref = hf_gpu_embeddings(path, ids, torch.float32)
+    low_dtype = torch.float32 if encoding == "float32" else getattr(torch, encoding)
+    with tf32_matmuls() if encoding == "float32" else contextlib.nullcontext():
+        low = hf_gpu_embeddings(path, ids, low_dtype)
+    max_err = float(np.abs(got - ref).max())
+    hf_err = float(np.abs(low - ref).max())
+    allowed = max(ERROR_FACTOR * hf_err, FLOOR_EPS[encoding] * float(np.abs(ref).max()))
+    cos = cosines(got, ref)
+    problems = []
+    if max_err > allowed:
+        problems.append(f"max error {max_err:.4g} > allowed {allowed:.4g} (HF {hf_err:.4g})")
+    if cos.min() < MIN_COSINE[encoding]:
+        problems.append(f"cosine {cos.min():.6f} < {MIN_COSINE[encoding]}")
+    record(
+        family="bert_style",
+        architecture=architecture,
+        config="defaults",
+        encoding=encoding,
+        kv="none",
+        ok=not problems,
+        problems=problems,
+        load_s=load_s,
+        max_error=max_err,
+        hf_same_dtype_error=hf_err,
+        allowed_error=allowed,
+        cosine_min=float(cos.min()),
+        texts=[len(i) for i in ids],
+    )
+    del pipeline
+    assert not problems, f"{architecture} {encoding}: " + "; ".join(problems)
