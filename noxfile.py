@@ -76,6 +76,18 @@ def test_bert_style(session: nox.Session, encoding: str) -> None:
     _pytest(session, "tests/bert_style", env={"MAXFAM_ENCODING": encoding})
 
 
+@nox.session(name="test-gpu")
+@nox.parametrize("kv", KV_STRATEGIES)
+@nox.parametrize("encoding", ["bfloat16", "float16", "float32"])
+@nox.parametrize("family", ["gpt2", "llama_style", "bert_style"])
+def test_gpu(session: nox.Session, family: str, encoding: str, kv: str) -> None:
+    """The GPU suite (tests/gpu): MAX on the GPU against Hugging Face on the same GPU."""
+    if not _has_gpu():
+        session.skip("the GPU suite needs a GPU (nvidia-smi not found)")
+    env = {"MAXFAM_GPU_FAMILY": family, "MAXFAM_GPU_ENCODINGS": encoding, "MAXFAM_KV": kv}
+    _pytest(session, "tests/gpu", "-m", "gpu", env=env)
+
+
 @nox.session(name="test-reliability")
 def test_reliability(session: nox.Session) -> None:
     """Bad checkpoints, bad requests, 64-request load and 10 mid-stream disconnects against

@@ -1,10 +1,11 @@
 """The GPU suite (`pytest -m gpu`, `nox -s test-gpu`): every registered architecture of every
 family on the GPU, against Hugging Face on the same GPU in float32 and in MAX's dtype.
 
-Without a GPU every test here is skipped with the reason. `MAXFAM_GPU_ENCODINGS` (comma list,
-default all three) and `MAXFAM_KV` (default `jenga-prefix`: prefix caching on, as served)
-narrow a run; `MAXFAM_GPU_RECORDS` names a folder where each test writes its figures as JSON,
-which `tools/gpu_results.py` merges into docs/results/gpu-<family>-<card>.json.
+Without a GPU every model test here is skipped with the reason. Environment variables narrow
+a run: `MAXFAM_GPU_ENCODINGS` (comma list, default all three), `MAXFAM_KV` (default
+`jenga-prefix`: prefix caching on, as served), `MAXFAM_GPU_FAMILY` (gpt2, llama_style or
+bert_style). `MAXFAM_GPU_RECORDS` names a folder where each test writes its figures as JSON,
+which `tools/gpu_results.py merge` turns into docs/results/gpu-<family>-<card>.json.
 """
 
 from __future__ import annotations
@@ -45,8 +46,23 @@ def gpu_kv_strategies() -> list[str]:
     return names
 
 
+def item_family(item: pytest.Item) -> str | None:
+    """The family a GPU test runs: its case's, or bert_style for the encoder tests."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "case" in params:
+        return params["case"].family.split(".")[-1]
+    if "architecture" in params:
+        return "bert_style"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    family = os.environ.get("MAXFAM_GPU_FAMILY")
+    if family:
+        chosen = [i for i in items if item_family(i) in (None, family)]
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen
     skip = pytest.mark.skip(reason="GPU suite: no GPU here (nvidia-smi not found)")
     for item in items:
         # The slow tests run models; the others check the case lists and run anywhere.
