@@ -1,0 +1,71 @@
+"""tools/gpu_results.py on the CPU: GPU suite records merge into per-family results files, and
+SUPPORT.md's GPU table is generated from them, failures included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools import gpu_results
+
+
+def decoder_record(architecture: str, encoding: str, ok: bool, cosine: float) -> dict:
+    prompt = {"cosine_min": cosine, "tokens_agreeing": 32 if ok else 5}
+    attempt = {"max_error_p99": 0.1, "allowed_error": 0.2 if ok else 0.05, "prompts": [prompt]}
+    return {
+        "test": f"tests/gpu/test_gpu_decoders.py::t[{architecture}-{encoding}]",
+        "card": "NVIDIA H200", "family": "llama_style", "architecture": architecture,
+        "config": "defaults", "encoding": encoding, "kv": "jenga-prefix", "ok": ok,
+        "new_tokens": 32, "attempts": [attempt],
+    }
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> Path:
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for i, rec in enumerate([
+        decoder_record("GPTNeoXForCausalLM", "float16", True, 0.99999),
+        decoder_record("PhiForCausalLM", "bfloat16", False, 0.137),
+    ]):
+        (folder / f"{i}.json").write_text(json.dumps(rec))
+    return folder
+
+
+def test_merge_writes_one_file_per_family_and_card(records, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    (written,) = gpu_results.merge(records, commit="abc123", command="pytest -m gpu", out_dir=out)
+    assert written.name == "gpu-llama_style-nvidia-h200.json"
+    doc = json.loads(written.read_text())
+    assert doc["commit"] == "abc123" and doc["card"] == "NVIDIA H200"
+    assert [r["architecture"] for r in doc["results"]] == ["GPTNeoXForCausalLM", "PhiForCausalLM"]
+
+
+def test_table_shows_passes_and_failures_with_figures(records, tmp_path):
+    gpu_results.merge(records, commit="abc123", command="c", out_dir=tmp_path)
+    table = gpu_results.table(tmp_path)
+    lines = table.splitlines()
+    neox = next(line for line in lines if "GPTNeoXForCausalLM" in line)
+    phi = next(line for line in lines if "PhiForCausalLM" in line)
+    assert "| float16 |" in neox and "| pass |" in neox and "32/32 tokens" in neox
+    assert "| bfloat16 |" in phi and "**FAIL**" in phi and "cosine >= 0.13700" in phi
+    assert "`abc123`" in phi
+
+
+def test_replace_table_keeps_the_rest_of_the_page():
+    page = f"intro\n{gpu_results.START}\nold\n{gpu_results.END}\noutro\n"
+    new = gpu_results.replace_table(page, f"{gpu_results.START}\nnew\n{gpu_results.END}")
+    assert new == f"intro\n{gpu_results.START}\nnew\n{gpu_results.END}\noutro\n"
+    with pytest.raises(ValueError, match="markers"):
+        gpu_results.replace_table("no markers", "x")
+
+
+def test_support_page_is_generated_from_the_results_files():
+    """docs/SUPPORT.md's GPU table is what the committed results files say."""
+    text = gpu_results.SUPPORT.read_text()
+    assert gpu_results.replace_table(text, gpu_results.table()) == text, (
+        "docs/SUPPORT.md is out of date: run python tools/gpu_results.py table"
+    )
