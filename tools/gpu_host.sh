@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the project's suites on the GPU host the `device` tool lends (no network there).
+#
+#   bash tools/gpu_host.sh PIECES_DIR OUT_DIR install|gpu|cpu [pytest args...]
+#
+# PIECES_DIR holds the ../shared/gpu bundle's parts (make-bundle.sh); extra test wheels, if
+# any, lie under .whl/ in the repository (a wheel split in parts as NAME.whl.part-*). `gpu`
+# runs tests/gpu and merges its records into OUT_DIR/gpu-<family>-<card>.json; `cpu` runs
+# the CPU suite (what `nox -s tests` runs) on the host's processor.
+set -uo pipefail
+pieces=${1:?pieces dir}; out=${2:?out dir}; what=${3:?gpu or cpu}; shift 3
+if [ ! -d /opt/maxgpu/max ]; then
+  bash "$pieces/install.sh" "$pieces" /opt/maxgpu > "$out/install.log" 2>&1 || {
+    tail -20 "$out/install.log"; exit 1; }
+fi
+site=/tmp/site
+if [ -d .whl ] && [ ! -d "$site" ]; then
+  mkdir -p /tmp/wheels
+  for first in $(find .whl -name '*.whl.part-00' | sort); do
+    name=$(basename "$first" .part-00)
+    cat $(find .whl -name "$name.part-*" | sort -t- -k2) > "/tmp/wheels/$name"
+  done
+  find .whl -name '*.whl' -exec cp {} /tmp/wheels/ \;
+  python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" /tmp/wheels/*.whl
+fi
+export PYTHONPATH=/opt/maxgpu:$site:$PWD PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name --format=csv,noheader
+lscpu | grep -E '^Model name|^CPU\(s\)'
+case "$what" in
+  install)
+    exit 0
+    ;;
+  gpu)
+    MAXFAM_GPU_RECORDS="$out/rec" python3 -m pytest -p no:cacheprovider tests/gpu -m gpu "$@" \
+      > "$out/gpu.log" 2>&1
+    rc=$?
+    python3 tools/gpu_results.py merge "$out/rec" --commit "${COMMIT:-unknown}" \
+      --command "bash tools/gpu_host.sh PIECES OUT gpu $*" --out-dir "$out"
+    tar czf "$out/records.tgz" -C "$out" rec && rm -rf "$out/rec"
+    ;;
+  cpu)
+    MAXFAM_DEVICE=cpu python3 -m pytest -p no:cacheprovider tests --ignore=tests/gpu "$@" \
+      > "$out/cpu.log" 2>&1
+    rc=$?
+    ;;
+esac
+grep -E "^(FAILED|ERROR)|passed|failed" "$out/$what.log" | tail -40
+exit $rc
