@@ -4,7 +4,7 @@
 #   bash tools/gpu_host.sh PIECES_DIR OUT_DIR install|gpu|cpu [pytest args...]
 #
 # PIECES_DIR holds the ../shared/gpu bundle's parts (make-bundle.sh); extra test wheels, if
-# any, lie under .whl/ in the repository (a wheel split in parts as NAME.whl.part-*). `gpu`
+# any, lie in $WHEELS (default /var/tmp/whl; a wheel split in parts as NAME.whl.part-NN). `gpu`
 # runs tests/gpu and merges its records into OUT_DIR/gpu-<family>-<card>.json; `cpu` runs
 # the CPU suite (what `nox -s tests` runs) on the host's processor.
 set -uo pipefail
@@ -13,14 +13,15 @@ if [ ! -d /opt/maxgpu/max ]; then
   bash "$pieces/install.sh" "$pieces" /opt/maxgpu > "$out/install.log" 2>&1 || {
     tail -20 "$out/install.log"; exit 1; }
 fi
-site=/tmp/site
-if [ -d .whl ] && [ ! -d "$site" ]; then
+site=/tmp/site wheels=${WHEELS:-/var/tmp/whl}
+if [ -d "$wheels" ] && [ ! -d "$site" ]; then
   mkdir -p /tmp/wheels
-  for first in $(find .whl -name '*.whl.part-00' | sort); do
+  for first in "$wheels"/*.whl.part-00; do
+    [ -e "$first" ] || continue
     name=$(basename "$first" .part-00)
-    cat $(find .whl -name "$name.part-*" | sort -t- -k2) > "/tmp/wheels/$name"
+    cat "$wheels/$name".part-* > "/tmp/wheels/$name"
   done
-  find .whl -name '*.whl' -exec cp {} /tmp/wheels/ \;
+  cp "$wheels"/*.whl /tmp/wheels/ 2>/dev/null
   python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" /tmp/wheels/*.whl
 fi
 export PYTHONPATH=/opt/maxgpu:$site:$PWD PYTHONUNBUFFERED=1
