@@ -98,16 +98,27 @@ def completion_text(stdout: str) -> str:
     return stdout.split("Prompt size:")[0].rstrip("\n")
 
 
-def hf_greedy_text(path: Path | str, prompt: str, max_tokens: int) -> str:
-    """Hugging Face's greedy continuation of `prompt`, decoded as MAX decodes it."""
+def hf_greedy_ids(path: Path | str, prompt: str | list[int], max_tokens: int) -> list[int]:
+    """Hugging Face's greedy continuation of `prompt` (text, or token ids), as token ids."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
     hf = AutoModelForCausalLM.from_pretrained(path).eval()
-    ids = tok(prompt, return_tensors="pt").input_ids
+    ids = tok(prompt, return_tensors="pt").input_ids if isinstance(prompt, str) else (
+        torch.tensor([prompt])
+    )
     with torch.no_grad():
         out = hf.generate(
-            ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=tok.eos_token_id
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+            do_sample=False, pad_token_id=tok.eos_token_id,
         )
-    return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    return out[0, ids.shape[1] :].tolist()
+
+
+def hf_greedy_text(path: Path | str, prompt: str | list[int], max_tokens: int) -> str:
+    """Hugging Face's greedy continuation of `prompt`, decoded as MAX decodes it."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    return tok.decode(hf_greedy_ids(path, prompt, max_tokens), skip_special_tokens=True)

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.conftest import SHAKESPEARE_CORPUS, SHAKESPEARE_MODEL
-from tests.serving import hf_greedy_text, running_server
+from tests.serving import hf_greedy_ids, hf_greedy_text, running_server
 
 from .conftest import FAMILY
 
@@ -108,6 +108,23 @@ def test_sampling_parameters(served):
         end = greedy.index(stop) + len(stop)
         assert greedy.startswith(cut) and end <= len(cut) < len(greedy)
         assert stop not in cut[: end - 1]
+
+
+@pytest.mark.slow
+def test_echo_with_characters_split_across_tokens(served):
+    """MAX 26.7's echo returns the prompt's log-probabilities, not its text: the text is the
+    completion, and each top log-probability is keyed by its token decoded alone."""
+    client, path, _ = served
+    prompt = "JULIET: Ay me! café, жук, 中文 🙂"  # byte tokens for every letter past ASCII
+    r = client.completions.create(
+        model=client.models.list().data[0].id, prompt=prompt, max_tokens=12, echo=True,
+        logprobs=1, temperature=0.0,
+    )
+    generated = hf_greedy_ids(path, prompt, 12)
+    tok = AutoTokenizer.from_pretrained(path)
+    assert r.choices[0].text == tok.decode(generated, skip_special_tokens=True)
+    tops = r.choices[0].logprobs.top_logprobs[-len(generated) :]
+    assert [max(top, key=top.get) for top in tops] == [tok.decode([t]) for t in generated]
 
 
 @pytest.mark.slow
