@@ -3,7 +3,7 @@ and the final check of a state dict against the graph that will bind it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,11 @@ from max.driver import Buffer
 from max.dtype import DType
 from max.graph.weights import WeightData, Weights
 
+from common.logs import family_logger
 from common.mapping import MappingTable, WeightMappingError, apply_mapping, normalize_dtype
 from common.safe_load import check_safetensors
+
+logger = family_logger(__name__)
 
 # numpy has no bfloat16: such tensors travel as their 16-bit patterns (layout ops are exact).
 _BIT_VIEWS = {DType.bfloat16: DType.uint16}
@@ -27,7 +30,9 @@ def numpy_view(weight: WeightData) -> tuple[np.ndarray, DType]:
     return Buffer.from_dlpack(weight.data).view(carrier).to_numpy(), weight.dtype
 
 
-def weight_from_numpy(array: np.ndarray, dtype: DType, name: str) -> WeightData:
+def weight_from_numpy(array: np.ndarray, dtype: DType | None, name: str) -> WeightData:
+    """`array` as a weight; `dtype` names the real dtype of a bit-pattern carrier (bfloat16
+    travelling as uint16), otherwise the array's own dtype is the weight's."""
     array = np.ascontiguousarray(array)
     if dtype in _BIT_VIEWS:
         return WeightData(Buffer.from_numpy(array).view(dtype), name, dtype, array.shape)
@@ -68,11 +73,31 @@ def load_adapted_state_dict(model: Any) -> dict[str, Any]:
     weights = dict(model.weights.items())
     if model.adapter is None:
         check_weight_files(pipeline_config)
-        return {name: value.data() for name, value in weights.items()}
-    return model.adapter(
-        weights,
-        huggingface_config=pipeline_config.model.huggingface_config,
-        pipeline_config=pipeline_config,
+        state_dict = {name: value.data() for name, value in weights.items()}
+    else:
+        state_dict = model.adapter(
+            weights,
+            huggingface_config=pipeline_config.model.huggingface_config,
+            pipeline_config=pipeline_config,
+        )
+    log_load_cast(pipeline_config.model.weight_path, state_dict.values(), model.dtype)
+    return state_dict
+
+
+def log_load_cast(files: Sequence[Any], weights: Any, served: DType) -> None:
+    """One line when float weights are stored in another dtype than the graph serves (a float16
+    or bfloat16 checkpoint on a float32 graph): `conform_to_graph` casts them."""
+    stored = sorted(
+        {normalize_dtype(w.dtype) for w in weights if w.dtype.is_float() and w.dtype != served}
+    )
+    if not stored:
+        return
+    names = sorted(Path(f).name for f in files)
+    where = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more shards"
+    stores = "stores" if len(names) == 1 else "store"
+    logger.info(
+        "%s %s %s; casting to %s at load",
+        where, stores, " and ".join(stored), normalize_dtype(served),
     )
 
 
@@ -94,13 +119,20 @@ def adapt_checkpoint(
         check_weight_files(pipeline_config)
         _TABLE_FOR_SOURCE[source] = table
     arrays: dict[str, np.ndarray] = {}
-    dtypes: dict[str, DType] = {}
+    dtypes: set[DType] = set()
     for name, weights in state_dict.items():
-        arrays[name], dtypes[name] = numpy_view(weights.data())
+        arrays[name], dtype = numpy_view(weights.data())
+        dtypes.add(dtype)
     mapped = apply_mapping(arrays, table, ctx=ctx, source=source)
-    # A target inherits the dtype of the checkpoint tensor it came from; all share one here.
-    dtype = next(iter(dtypes.values()), DType.float32)
-    return {name: weight_from_numpy(array, dtype, name) for name, array in mapped.items()}
+    # Layout ops keep the numpy dtype, so only carriers need their real dtype back. The hub's
+    # GPT-2 stores bool mask buffers beside its weights: the dtype is not one per checkpoint.
+    carried = {
+        np.dtype(carrier.to_numpy()): real for real, carrier in _BIT_VIEWS.items() if real in dtypes
+    }
+    return {
+        name: weight_from_numpy(array, carried.get(array.dtype), name)
+        for name, array in mapped.items()
+    }
 
 
 def conform_to_graph(

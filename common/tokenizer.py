@@ -5,7 +5,8 @@ MAX 26.7 answers a `ValueError` raised while building a request with a bare "Val
 (HTTP 400) and keeps the reason in its log; an `InputError` reaches the client with its
 message. Worse, it forwards token-id prompts unchecked: an id past the embedding table kills the
 model worker (and with it `max serve`), a negative id is an HTTP 500. `CompletionTokenizer`
-refuses both, and empty prompts, before a request is queued.
+refuses both, and empty prompts, before a request is queued. It also refuses `max_tokens: 0`,
+which MAX 26.7 serves as one token; OpenAI's API and vLLM refuse max_tokens < 1.
 
 MAX 26.7 turns generated tokens into text in two ways, both wrong for a character whose UTF-8
 bytes byte-level BPE splits across tokens: `max generate` prints `decode(step's tokens)`, U+FFFD
@@ -58,14 +59,27 @@ def check_prompt_ids(ids: Sequence[int] | np.ndarray, vocab_size: int) -> None:
         )
 
 
+def check_max_new_tokens(max_new_tokens: int | None) -> None:
+    """Raises `InputError` (HTTP 400) for a request that asks for no tokens at all. (MAX
+    refuses a negative count itself, with a bare "Value error.")"""
+    if max_new_tokens == 0:
+        # vLLM's words; chat's max_completion_tokens arrives here as the same field.
+        raise InputError("max_tokens must be at least 1, got 0")
+
+
 class CheckedPrompts:
-    """Mixin for a `TextTokenizer` subclass: tokenizer files checked at start, every prompt's
-    token ids checked before its request is queued."""
+    """Mixin for a `TextTokenizer` subclass: tokenizer files checked at start, every request's
+    token ids and `max_tokens` checked before it is queued."""
 
     def __init__(self, model_path: str, pipeline_config: Any, **kwargs: Any) -> None:
         check_tokenizer_files(model_path)
         super().__init__(model_path, pipeline_config, **kwargs)  # type: ignore[call-arg]
         self.vocab_size = embedding_rows(pipeline_config, self.tokenizer_vocab_size)
+
+    async def new_context(self, request: Any) -> Any:
+        # Where MAX 26.7 turns a request, sampling parameters included, into its context.
+        check_max_new_tokens(request.sampling_params.max_new_tokens)
+        return await super().new_context(request)  # type: ignore[misc]
 
     async def _generate_prompt_and_token_ids(self, prompt: Any, messages: Any, **options: Any):
         # The one place where MAX 26.7 turns a prompt (text, ids or chat) into token ids.

@@ -80,8 +80,35 @@ def running_server(
                 proc.wait()
 
 
+def served_completion(
+    model_path: Path | str,
+    family: str,
+    prompt: str,
+    max_tokens: int,
+    *args: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """(the served model's id, its greedy completion of `prompt`) from a `max serve` started
+    for this one request."""
+    import openai
+
+    with running_server(model_path, family, *args, log=log, env=env) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", timeout=300)
+        model = client.models.list().data[0].id
+        answer = client.completions.create(
+            model=model, prompt=prompt, max_tokens=max_tokens, temperature=0
+        )
+        return model, answer.choices[0].text
+
+
 def max_generate(
-    family: str, path: Path | str, prompt: str, new_tokens: int, *extra: str
+    family: str,
+    path: Path | str,
+    prompt: str,
+    new_tokens: int,
+    *extra: str,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """`max generate` greedy on the CPU, as a user runs it from the repository root."""
     cmd = [
@@ -89,7 +116,7 @@ def max_generate(
         "--devices", "cpu", "--prompt", prompt, "--max-new-tokens", str(new_tokens),
         "--top-k", "1", *extra,
     ]
-    return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True,
+    return subprocess.run(cmd, cwd=ROOT, env=env or cli_env(), capture_output=True, text=True,
                           timeout=900)
 
 
@@ -99,12 +126,13 @@ def completion_text(stdout: str) -> str:
 
 
 def hf_greedy_ids(path: Path | str, prompt: str | list[int], max_tokens: int) -> list[int]:
-    """Hugging Face's greedy continuation of `prompt` (text, or token ids), as token ids."""
+    """Hugging Face's greedy continuation of `prompt` (text, or token ids) in float32 (the
+    dtype served on the CPU, whatever the checkpoint stores), as token ids."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
-    hf = AutoModelForCausalLM.from_pretrained(path).eval()
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     ids = tok(prompt, return_tensors="pt").input_ids if isinstance(prompt, str) else (
         torch.tensor([prompt])
     )

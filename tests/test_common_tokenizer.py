@@ -8,7 +8,7 @@ import pytest
 from max.pipelines.context.exceptions import InputError
 
 from common.safe_load import CheckpointError, check_tokenizer_files
-from common.tokenizer import check_prompt_ids, embedding_rows
+from common.tokenizer import check_max_new_tokens, check_prompt_ids, embedding_rows
 
 
 def test_ids_inside_the_vocabulary_pass():
@@ -27,6 +27,13 @@ def test_ids_outside_the_vocabulary_are_input_errors_naming_them(ids, named):
 def test_an_empty_prompt_is_an_input_error():
     with pytest.raises(InputError, match="empty"):
         check_prompt_ids(np.array([], dtype=np.int64), vocab_size=100)
+
+
+def test_max_tokens_zero_is_an_input_error_naming_max_tokens():
+    with pytest.raises(InputError, match="max_tokens must be at least 1, got 0"):
+        check_max_new_tokens(0)
+    check_max_new_tokens(1)
+    check_max_new_tokens(None)  # unset: the model's limit
 
 
 def test_embedding_rows_prefer_the_config_and_fall_back():

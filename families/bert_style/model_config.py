@@ -9,7 +9,6 @@ The sentence pooling comes from the checkpoint's sentence-transformers files (`c
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,9 +33,10 @@ from common.config import (
     Refusal,
     translate_config,
 )
+from common.logs import family_logger
 from common.pooling import PoolingSpec, read_pooling_spec
 
-logger = logging.getLogger(__name__)
+logger = family_logger(__name__)
 
 # Kept in step with `encoder.ACTIVATIONS` (tests check both name the same set).
 SUPPORTED_ACTIVATIONS = frozenset({"gelu", "gelu_new", "gelu_pytorch_tanh"})

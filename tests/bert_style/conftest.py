@@ -97,11 +97,12 @@ def hf_token_ids(path: Path, texts: Sequence[str]) -> list[list[int]]:
 
 
 def hf_embeddings(path: Path, token_ids: Sequence[Sequence[int]], *, pooled: bool = True) -> Any:
-    """Hugging Face AutoModel over a right-padded batch, pooled as the checkpoint's
-    sentence-transformers files say; unpooled: each text's [len, hidden] token vectors."""
+    """Hugging Face AutoModel in float32 (whatever the checkpoint stores) over a right-padded
+    batch, pooled as the checkpoint's sentence-transformers files say; unpooled: each text's
+    [len, hidden] token vectors."""
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(path).eval()
+    model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
     longest = max(len(ids) for ids in token_ids)
     pad = model.config.pad_token_id or 0
     tokens = torch.full((len(token_ids), longest), pad, dtype=torch.long)

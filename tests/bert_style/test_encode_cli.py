@@ -15,12 +15,12 @@ from .conftest import FAMILY, TEXTS, assert_close, hf_embeddings, hf_token_ids
 PROMPT = TEXTS[1]
 
 
-def max_encode(path, prompt: str) -> subprocess.CompletedProcess:
+def max_encode(path, prompt: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     cmd = [
         *max_cli(), "encode", "--custom-architectures", FAMILY, "--model-path", str(path),
         "--devices", "cpu", "--prompt", prompt,
     ]
-    return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True,
+    return subprocess.run(cmd, cwd=ROOT, env=env or cli_env(), capture_output=True, text=True,
                           timeout=900)
 
 

@@ -82,11 +82,14 @@ def test_max_tokens_past_the_position_limit_is_cut_at_the_limit(api, tokenizer):
     api.assert_still_serving()
 
 
-def test_max_tokens_zero_still_generates_one_token(api):
-    """MAX 26.7 runs the prefill and returns its token: max_tokens=0 is served as 1."""
-    r = api.complete(REFERENCE[0], 0)
-    assert r["usage"]["completion_tokens"] == 1
-    assert api.reference_text.startswith(r["choices"][0]["text"])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_max_tokens_zero_is_a_400_naming_max_tokens(api, stream):
+    """MAX 26.7 alone serves it as one token; OpenAI's API and vLLM refuse max_tokens < 1, and
+    so does the family's tokenizer (common.tokenizer.check_max_new_tokens)."""
+    r = api.post({"prompt": REFERENCE[0], "max_tokens": 0, "stream": stream})
+    assert r.status_code == 400, f"HTTP {r.status_code}: {r.text[:300]}"
+    assert "max_tokens must be at least 1" in r.json()["error"]["message"]
+    api.assert_still_serving()
 
 
 @pytest.mark.parametrize(

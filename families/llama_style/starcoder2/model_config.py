@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +20,7 @@ from common.config import (
     ConfigError,
     Field,
 )
+from common.logs import family_logger
 
 from ..rotary_config import (
     FULL_ROTARY_REFUSALS,
@@ -31,7 +31,7 @@ from ..rotary_config import (
     activation_refusal,
 )
 
-logger = logging.getLogger(__name__)
+logger = family_logger(__name__)
 
 
 @dataclass(kw_only=True)
