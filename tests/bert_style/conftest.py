@@ -39,37 +39,7 @@ TEXTS = [
     "Numbers like 12, 345 and 6789 appear in text, as do dates such as 2024-05-17.",
 ]
 
-# ELECTRA has no recipe in common.checkpoints; embeddings narrower than hidden exercise the
-# projection.
-ELECTRA_CONFIG = {
-    "vocab_size": 512,
-    "embedding_size": 32,
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 256,
-    "max_position_embeddings": 128,
-    "type_vocab_size": 2,
-    "initializer_range": tiny_checkpoints.INITIALIZER_RANGE,
-}
-
-
-def build_electra_checkpoint(out_dir: Path, *, seed: int = 0) -> Path:
-    from transformers import ElectraConfig, ElectraModel
-
-    config = ElectraConfig(**ELECTRA_CONFIG, **tiny_checkpoints.special_token_ids("bert"))
-    config.architectures = ["ElectraModel"]
-    torch.manual_seed(seed)
-    ElectraModel(config).eval().save_pretrained(out_dir, safe_serialization=True)
-    tiny_checkpoints.build_tokenizer(
-        out_dir, kind="wordpiece", vocab_size=512, special_tokens="bert"
-    )
-    return out_dir
-
-
 def build_checkpoint(architecture: str, out_dir: Path, **overrides: Any) -> Path:
-    if architecture == "ElectraModel":
-        return build_electra_checkpoint(out_dir)
     return tiny_checkpoints.build_random_checkpoint(
         architecture, out_dir, config_overrides=overrides, seed=3
     )
