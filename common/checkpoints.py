@@ -146,6 +146,10 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "BertModel": ArchSpec("BertConfig", "BertModel", "bert", _ENCODER),
     "RobertaModel": ArchSpec("RobertaConfig", "RobertaModel", "roberta", _ROBERTA),
     "XLMRobertaModel": ArchSpec("XLMRobertaConfig", "XLMRobertaModel", "roberta", _ROBERTA),
+    # Embeddings narrower than hidden exercise ELECTRA's projection.
+    "ElectraModel": ArchSpec(
+        "ElectraConfig", "ElectraModel", "bert", {**_ENCODER, "embedding_size": 32}
+    ),
     "DistilBertModel": ArchSpec(
         "DistilBertConfig",
         "DistilBertModel",
@@ -355,7 +359,9 @@ def build_random_checkpoint(
     config = getattr(transformers, spec.config_class)(**kwargs)
     config.architectures = [spec.model_class]
     torch.manual_seed(seed)
-    model = getattr(transformers, spec.model_class)(config).eval().to(torch_dtype)
+    model = getattr(transformers, spec.model_class)(config).eval()
+    perturb_constant_parameters(model, seed)
+    model = model.to(torch_dtype)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -370,6 +376,28 @@ def build_random_checkpoint(
             special_tokens=style,
         )
     return out
+
+
+def perturb_constant_parameters(model: Any, seed: int) -> list[str]:
+    """Adds seeded noise (std INITIALIZER_RANGE) to every parameter whose entries are all equal.
+
+    Hugging Face initialises biases to 0 and norm weights to 1 (Gemma's to 0): with those, a
+    dropped bias or a swapped norm maps to the same numbers and every parity test passes anyway.
+    Buffers (GPT-2's causal `attn.bias` masks, position ids) are not parameters and stay as
+    they are. Returns the names perturbed.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    perturbed = []
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            flat = param.reshape(-1)
+            if flat.numel() and bool((flat == flat[0]).all()):
+                noise = torch.randn(param.shape, generator=generator, dtype=torch.float32)
+                param.add_((noise * INITIALIZER_RANGE).to(param.dtype))
+                perturbed.append(name)
+    return perturbed
 
 
 def _max_positions(config: Any) -> int:

@@ -37,7 +37,11 @@ class Thresholds:
     max_kl: float
 
 
-# float32 graph vs float32 reference: only summation-order noise is allowed.
+# float32 graph vs float32 reference: only summation-order noise is allowed. A float32 dot
+# product of n terms rounds by ~sqrt(n) * u * sum|terms| (u = 2**-24; n * u at worst): ~1e-6 of
+# the logit scale at n = 256, compounded over a few layers, so max_rel keeps a margin of 10x or
+# more. A logit error of max_rel * scale bounds 1 - cosine by vocab * max_rel**2 / 2 (2.6e-6 at
+# vocab 512) and KL by (max_rel * scale)**2 / 2 (1e-6 at a logit scale of 14).
 FLOAT32 = Thresholds(max_rel=1e-4, min_cosine=0.99999, max_kl=1e-6)
 # bfloat16 keeps ~3 significant digits (eps 2**-8), and the error compounds over layers.
 BFLOAT16 = Thresholds(max_rel=5e-2, min_cosine=0.999, max_kl=1e-2)

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.checkpoints import ARCHITECTURES, build_random_checkpoint, build_tokenizer
+from common.checkpoints import (
+    ARCHITECTURES,
+    build_random_checkpoint,
+    build_tokenizer,
+    perturb_constant_parameters,
+)
 from common.metrics import top2_margin
 from common.safe_load import check_checkpoint_dir, check_safetensors
 
@@ -41,6 +46,11 @@ def test_checkpoint_loads_back(architecture: str, tmp_path: Path) -> None:
     model = auto.from_pretrained(out).eval()
     config = model.config
     assert type(model).__name__ == spec.model_class
+    # No all-zero bias or all-one norm left: a dropped or swapped mapping must change the output.
+    constant = [
+        name for name, p in model.named_parameters() if p.numel() > 1 and p.unique().numel() == 1
+    ]
+    assert not constant, f"{architecture}: parameters with all entries equal: {constant}"
     assert config.architectures == [spec.model_class]
     assert len(tokenizer) <= config.vocab_size
     assert tokenizer.pad_token_id == config.pad_token_id
@@ -74,6 +84,22 @@ def test_same_seed_same_weights_and_overrides_apply(tmp_path: Path) -> None:
     assert not any(
         name.startswith("h.1.") for name in check_safetensors(other / "model.safetensors")
     )
+
+
+def test_perturbation_touches_parameters_not_buffers() -> None:
+    config = transformers.GPT2Config(n_embd=16, n_layer=1, n_head=2, n_positions=8, vocab_size=32)
+    model = transformers.GPT2LMHeadModel(config)
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    perturbed = perturb_constant_parameters(model, seed=0)
+    assert {
+        "transformer.h.0.ln_1.weight",
+        "transformer.h.0.ln_2.bias",
+        "transformer.h.0.attn.c_attn.bias",
+        "transformer.ln_f.weight",
+    } <= set(perturbed)
+    assert "transformer.wte.weight" not in perturbed
+    for name, before in buffers.items():
+        assert torch.equal(dict(model.named_buffers())[name], before), name
 
 
 def test_bfloat16_checkpoint(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """common.pooling: which pooling a checkpoint's sentence-transformers files ask for, what is
-refused, and the numpy reference against sentence-transformers' own modules where installed."""
+refused, and the numpy reference against sentence-transformers' own modules."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from sentence_transformers.sentence_transformer import modules as st_modules
 
 from common.config import ConfigError
 from common.pooling import PoolingSpec, pool_numpy, read_pooling_spec, write_pooling_files
@@ -96,22 +98,47 @@ def test_padding_is_never_pooled():
     np.testing.assert_allclose(padded[1, 12:], hidden[1, :2].sum(0) / np.sqrt(2))
 
 
+HIDDEN = np.random.default_rng(1).normal(size=(3, 6, 8))
+MASK = np.array([[1] * 6, [1] * 3 + [0] * 3, [1] + [0] * 5])
+ALL_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens")
+# float64 on both sides: sums of <= 6 tokens and one 32-wide norm round by < 50 eps64 of the scale.
+FLOAT64_ROUNDINGS = 100
+
+
+def sentence_transformers_pooling(modes: tuple[str, ...], normalize: bool) -> np.ndarray:
+    """sentence-transformers' own Pooling (+ Normalize) modules on HIDDEN, in float64."""
+    features = {
+        "token_embeddings": torch.from_numpy(HIDDEN),
+        "attention_mask": torch.from_numpy(MASK),
+    }
+    features = st_modules.Pooling(HIDDEN.shape[-1], pooling_mode=list(modes))(features)
+    if normalize:
+        features = st_modules.Normalize()(features)
+    return features["sentence_embedding"].numpy()
+
+
+def assert_same_pooling(got: np.ndarray, ref: np.ndarray) -> None:
+    atol = FLOAT64_ROUNDINGS * np.finfo(np.float64).eps * np.abs(HIDDEN).max()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=atol)
+
+
 @pytest.mark.parametrize("normalize", [False, True])
 def test_numpy_reference_equals_sentence_transformers(normalize):
-    st_models = pytest.importorskip("sentence_transformers.models")
-    import torch
+    ref = sentence_transformers_pooling(ALL_MODES, normalize)
+    got = pool_numpy(HIDDEN, MASK, PoolingSpec(modes=ALL_MODES, normalize=normalize))
+    assert_same_pooling(got, ref)
 
-    rng = np.random.default_rng(1)
-    hidden = rng.normal(size=(3, 6, 8)).astype(np.float32)
-    mask = np.array([[1] * 6, [1] * 3 + [0] * 3, [1] + [0] * 5])
-    modes = ("cls", "max", "mean", "mean_sqrt_len_tokens")
-    features = {
-        "token_embeddings": torch.from_numpy(hidden),
-        "attention_mask": torch.from_numpy(mask),
-    }
-    features = st_models.Pooling(8, pooling_mode=modes)(features)
-    if normalize:
-        features = st_models.Normalize()(features)
-    ref = features["sentence_embedding"].numpy()
-    got = pool_numpy(hidden, mask, PoolingSpec(modes=modes, normalize=normalize))
-    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+@pytest.mark.parametrize(
+    ("wrong_modes", "wrong_normalize"),
+    [
+        (("mean", "max", "cls", "mean_sqrt_len_tokens"), True),  # cls and mean swapped
+        (ALL_MODES, False),  # normalization dropped
+        (("cls", "max", "mean_sqrt_len_tokens", "mean"), True),  # mean and sqrt-len swapped
+    ],
+)
+def test_cross_check_rejects_a_wrong_pooling(wrong_modes, wrong_normalize):
+    ref = sentence_transformers_pooling(ALL_MODES, normalize=True)
+    got = pool_numpy(HIDDEN, MASK, PoolingSpec(modes=wrong_modes, normalize=wrong_normalize))
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        assert_same_pooling(got, ref)

@@ -26,6 +26,7 @@ torch.set_num_threads(1)
 
 HEAD_DIM = 16
 MAX_POSITIONS = 300
+EPS32 = float(np.finfo(np.float32).eps)
 
 
 def hf_cos_sin(
@@ -45,16 +46,67 @@ def hf_cos_sin(
     return cos[0].numpy(), sin[0].numpy()
 
 
+def exact_tables(rotary_dim: int, theta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 cos, sin and angles [MAX_POSITIONS, rotary_dim // 2]: the table float32 rounds."""
+    inv_freq = 1.0 / theta ** (np.arange(0, rotary_dim, 2, dtype=np.float64) / rotary_dim)
+    angles = np.outer(np.arange(MAX_POSITIONS, dtype=np.float64), inv_freq)
+    return np.cos(angles), np.sin(angles), angles
+
+
+def table_bound(angles: np.ndarray, theta: float) -> np.ndarray:
+    """How far a float32 cos/sin table computed as Hugging Face does may be from the exact one."""
+    # |d cos| <= |d angle| + cos rounding; |d angle| <= angle * (ln(theta) + 5) * u (u = eps32/2:
+    # theta**e amplifies e's rounding by ln(theta), pow 2u, 1/x u, position * inv_freq u);
+    # float32 cos/sin (ours correctly rounded, torch's within an ulp or two) add <= 4 eps32.
+    return (angles * (np.log(theta) + 5) / 2 + 4) * EPS32
+
+
+def assert_within_bound(got: np.ndarray, exact: np.ndarray, bound: np.ndarray, what: str) -> None:
+    excess = np.abs(got.astype(np.float64) - exact) / bound
+    worst = np.unravel_index(np.argmax(excess), excess.shape)
+    assert excess.max() <= 1.0, (
+        f"{what}: |error| is {excess.max():.3g}x the float32 rounding bound at {worst} "
+        f"(got {got[worst]!r}, exact {exact[worst]!r})"
+    )
+
+
 @pytest.mark.parametrize(("rotary_pct", "theta"), [(0.25, 10000.0), (1.0, 500.0), (0.5, 1e6)])
 def test_table_matches_hugging_face(rotary_pct, theta):
+    """Ours and Hugging Face's float32 tables are each within rounding of the exact table."""
     dim = rotary_dim_of(HEAD_DIM, rotary_pct)
     positions = np.arange(MAX_POSITIONS, dtype=np.int64)
     hf_cos, hf_sin = hf_cos_sin(rotary_pct, theta, positions)
     cos, sin = rotary_tables(dim, MAX_POSITIONS, theta)
     assert cos.shape == (MAX_POSITIONS, dim // 2) and cos.dtype == np.float32
+    exact_cos, exact_sin, angles = exact_tables(dim, theta)
+    bound = table_bound(angles, theta)
+    assert_within_bound(cos, exact_cos, bound, "our cos")
+    assert_within_bound(sin, exact_sin, bound, "our sin")
     # Hugging Face repeats the half table: cat(freqs, freqs).
-    np.testing.assert_allclose(np.concatenate([cos, cos], -1), hf_cos, rtol=0, atol=2e-6)
-    np.testing.assert_allclose(np.concatenate([sin, sin], -1), hf_sin, rtol=0, atol=2e-6)
+    both = np.tile(bound, 2)
+    assert_within_bound(hf_cos, np.tile(exact_cos, 2), both, "Hugging Face's cos")
+    assert_within_bound(hf_sin, np.tile(exact_sin, 2), both, "Hugging Face's sin")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "make"),
+    [
+        ("theta 0.1% high", lambda dim, theta: rotary_tables(dim, MAX_POSITIONS, theta * 1.001)),
+        (
+            "one position late",
+            lambda dim, theta: tuple(t[1:] for t in rotary_tables(dim, MAX_POSITIONS + 1, theta)),
+        ),
+    ],
+)
+@pytest.mark.parametrize(("rotary_pct", "theta"), [(0.25, 10000.0), (1.0, 500.0), (0.5, 1e6)])
+def test_rounding_bound_rejects_a_wrong_table(rotary_pct, theta, wrong, make):
+    dim = rotary_dim_of(HEAD_DIM, rotary_pct)
+    cos, sin = make(dim, theta)
+    exact_cos, exact_sin, angles = exact_tables(dim, theta)
+    bound = table_bound(angles, theta)
+    for got, exact in ((cos, exact_cos), (sin, exact_sin)):
+        with pytest.raises(AssertionError, match="rounding bound"):
+            assert_within_bound(got, exact, bound, wrong)
 
 
 def test_inverse_frequencies_are_float32_powers():
@@ -74,8 +126,15 @@ def test_rotary_dim_refuses_odd_or_out_of_range(factor):
         rotary_dim_of(HEAD_DIM, factor)
 
 
+def rotation_scale(x: np.ndarray, half: int) -> np.ndarray:
+    """|x1| + |x2| per output channel (0 past the rotary ones): a rotation's errors scale by it."""
+    pair = np.abs(x[..., :half]) + np.abs(x[..., half : 2 * half])
+    return np.concatenate([pair, pair, np.zeros_like(x[..., 2 * half :])], axis=-1)
+
+
 @pytest.mark.parametrize("rotary_pct", [0.25, 1.0])
 def test_rotation_matches_hugging_face(rotary_pct):
+    """Ours and Hugging Face's rotations are each within float32 rounding of the exact one."""
     rng = np.random.default_rng(0)
     positions = np.array([0, 1, 2, 7, 150, 299], dtype=np.int64)
     q = rng.standard_normal((len(positions), 3, HEAD_DIM)).astype(np.float32)
@@ -89,7 +148,15 @@ def test_rotation_matches_hugging_face(rotary_pct):
     ref, _ = apply_rotary_pos_emb(
         q_t, q_t, torch.from_numpy(hf_cos)[None], torch.from_numpy(hf_sin)[None]
     )
-    np.testing.assert_allclose(ours, ref[0].permute(1, 0, 2).numpy(), rtol=0, atol=1e-5)
+    theirs = ref[0].permute(1, 0, 2).numpy()
+
+    exact_cos, exact_sin, angles = exact_tables(dim, 10000.0)
+    exact = rotate_numpy(q.astype(np.float64), exact_cos[positions], exact_sin[positions])
+    # x1*c - x2*s: the tables' error times |x1| + |x2|, plus u for each product and the sum.
+    row_bound = table_bound(angles[positions], 10000.0).max(-1)[:, None, None] + EPS32
+    bound = rotation_scale(q, dim // 2) * row_bound + np.finfo(np.float64).tiny
+    assert_within_bound(ours, exact, bound, "our rotation")
+    assert_within_bound(theirs, exact, bound, "Hugging Face's rotation")
 
 
 def test_graph_rotation_matches_numpy_reference():
@@ -119,5 +186,7 @@ def test_graph_rotation_matches_numpy_reference():
     (out,) = model.execute(Buffer.from_numpy(x_np), Buffer.from_numpy(positions_np))
     cos_np, sin_np = rotary_tables(dim, MAX_POSITIONS, 10000.0)
     expected = rotate_numpy(x_np, cos_np[positions_np], sin_np[positions_np])
-    np.testing.assert_allclose(out.to_numpy(), expected, rtol=0, atol=1e-6)
+    # Same table on both sides: each rounds x1*c, x2*s and their sum (u each), FMA or not.
+    bound = 2 * EPS32 * rotation_scale(x_np, dim // 2) + np.finfo(np.float64).tiny
+    assert_within_bound(out.to_numpy(), expected.astype(np.float64), bound, "graph rotation")
 

@@ -237,12 +237,13 @@ def captured(torch: Any) -> dict[str, Any]:
 
 
 def randomize(module: Any, torch: Any, seed: int = 0) -> Any:
-    """Fresh normal weights and biases so a wrong split cannot hide behind zero biases."""
+    """Fresh normal weights and biases so a wrong split cannot hide behind zero biases; float64,
+    so Hugging Face's forward pass rounds no more than our float64 reference."""
     torch.manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():
             p.normal_()
-    return module.eval()
+    return module.double().eval()
 
 
 def project(x: Any, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -266,11 +267,19 @@ def seq_first(states: Any) -> np.ndarray:
 
 def neutral_rope(torch: Any, dims: int) -> tuple[Any, Any]:
     # cos=1, sin=0 makes rotary embedding the identity, so captured Q/K are raw projections.
-    return torch.ones(BATCH, SEQ, dims), torch.zeros(BATCH, SEQ, dims)
+    shape = (BATCH, SEQ, dims)
+    return torch.ones(shape, dtype=torch.float64), torch.zeros(shape, dtype=torch.float64)
+
+
+# Both sides compute in float64: a sum of n <= 24 products rounds by <= (n + 2) * eps64 * sum|terms|
+# and sum|terms| <= n * max|term|, so 1e4 eps64 * max|output| holds it unless outputs cancel 1e3x;
+# a wrong split is off by O(max|output|).
+FLOAT64_ROUNDINGS = 1e4
 
 
 def assert_close(ours: np.ndarray, hf: np.ndarray) -> None:
-    np.testing.assert_allclose(ours, hf, rtol=1e-5, atol=1e-5)
+    atol = FLOAT64_ROUNDINGS * np.finfo(np.float64).eps * np.abs(hf).max()
+    np.testing.assert_allclose(ours, hf, rtol=0, atol=atol)
 
 
 def test_gpt2_c_attn(torch: Any, captured: dict[str, Any]) -> None:
@@ -280,7 +289,7 @@ def test_gpt2_c_attn(torch: Any, captured: dict[str, Any]) -> None:
     config = GPT2Config(n_embd=HIDDEN, n_head=HEADS, n_layer=1)
     config._attn_implementation = "capture_qkv"
     attn = randomize(GPT2Attention(config, layer_idx=0), torch)
-    x = torch.randn(BATCH, SEQ, HIDDEN)
+    x = torch.randn(BATCH, SEQ, HIDDEN, dtype=torch.float64)
     with torch.no_grad():
         attn(x)
 
@@ -301,7 +310,7 @@ def test_gpt_neox_query_key_value(torch: Any, captured: dict[str, Any]) -> None:
     )
     config._attn_implementation = "capture_qkv"
     attn = randomize(GPTNeoXAttention(config, layer_idx=0), torch)
-    x = torch.randn(BATCH, SEQ, HIDDEN)
+    x = torch.randn(BATCH, SEQ, HIDDEN, dtype=torch.float64)
     with torch.no_grad():
         attn(x, attention_mask=None, position_embeddings=neutral_rope(torch, attn.rotary_ndims))
 
@@ -320,7 +329,7 @@ def test_gpt_bigcode_c_attn(torch: Any, captured: dict[str, Any], multi_query: b
     config = GPTBigCodeConfig(n_embd=HIDDEN, n_head=HEADS, n_layer=1, multi_query=multi_query)
     config._attn_implementation = "capture_qkv"
     attn = randomize(GPTBigCodeAttention(config, layer_idx=0), torch)
-    x = torch.randn(BATCH, SEQ, HIDDEN)
+    x = torch.randn(BATCH, SEQ, HIDDEN, dtype=torch.float64)
     with torch.no_grad():
         attn(x)
 
@@ -356,7 +365,7 @@ def test_falcon_query_key_value(torch: Any, variant: str, kv_heads: int) -> None
         bias=True,
     )
     attn = randomize(FalconAttention(config, layer_idx=0), torch)
-    x = torch.randn(BATCH, SEQ, HIDDEN)
+    x = torch.randn(BATCH, SEQ, HIDDEN, dtype=torch.float64)
     with torch.no_grad():
         hf_q, hf_k, hf_v = attn._split_heads(attn.query_key_value(x))  # HF's own helper
 
@@ -394,7 +403,7 @@ def test_phi3_qkv_proj(torch: Any, captured: dict[str, Any]) -> None:
     )
     config._attn_implementation = "capture_qkv"
     attn = randomize(Phi3Attention(config, layer_idx=0), torch)
-    x = torch.randn(BATCH, SEQ, HIDDEN)
+    x = torch.randn(BATCH, SEQ, HIDDEN, dtype=torch.float64)
     with torch.no_grad():
         attn(x, position_embeddings=neutral_rope(torch, attn.head_dim), attention_mask=None)
 
@@ -410,14 +419,14 @@ def test_phi3_gate_up_proj(torch: Any) -> None:
 
     config = Phi3Config(hidden_size=HIDDEN, intermediate_size=24, num_hidden_layers=1)
     mlp = randomize(Phi3MLP(config), torch)
-    x = torch.randn(BATCH, SEQ, HIDDEN)
+    x = torch.randn(BATCH, SEQ, HIDDEN, dtype=torch.float64)
     with torch.no_grad():
         hf_out = mlp(x).numpy()
         gate_w, up_w = split_gate_up_rule(mlp.gate_up_proj.weight, {"intermediate_size": 24})
         gate = torch.from_numpy(project(x, gate_w, None))
         up = torch.from_numpy(project(x, up_w, None))
         # Same activation and down projection as HF, fed our gate and up.
-        ours = mlp.down_proj((up * mlp.activation_fn(gate)).float()).numpy()
+        ours = mlp.down_proj(up * mlp.activation_fn(gate)).numpy()
     assert_close(ours, hf_out)
 
 

@@ -12,9 +12,11 @@ from .conftest import (
     ARCH_NAMES,
     TEXTS,
     assert_close,
+    assert_unit_norm,
     build_checkpoint,
     hf_embeddings,
     hf_token_ids,
+    sentence_transformers_embeddings,
     skip_unverified_encoding,
 )
 
@@ -39,6 +41,9 @@ def test_ragged_batch_matches_hugging_face(architecture, checkpoints, max_embedd
     assert len({len(i) for i in ids}) == len(ids), "texts must differ in length"
     got = np.stack(max_embedder(path)(ids))
     assert_close(got, hf_embeddings(path, ids), f"{architecture}, mean pooling")
+    # Independently: sentence-transformers builds mean pooling for a directory without modules.
+    st = sentence_transformers_embeddings(path, TEXTS)
+    assert_close(got, st, f"{architecture} vs sentence-transformers")
 
 
 @pytest.mark.slow
@@ -51,8 +56,7 @@ def test_padding_does_not_leak(architecture, checkpoints, max_embedder, encoding
     embed = max_embedder(path)
     batched = embed(ids)
     for row in (0, 1):
-        alone = embed([ids[row]])[0]
-        np.testing.assert_allclose(alone, batched[row], rtol=0, atol=1e-5)
+        assert_close(embed([ids[row]]), batched[row][None], f"{architecture} text {row} alone")
 
 
 @pytest.mark.slow
@@ -61,8 +65,11 @@ def test_every_pooling_mode_normalized(knobs_checkpoint, max_embedder, encoding)
     ids = hf_token_ids(knobs_checkpoint, TEXTS)
     got = np.stack(max_embedder(knobs_checkpoint)(ids))
     assert got.shape == (len(TEXTS), 64 * len(ALL_MODES))
-    np.testing.assert_allclose(np.linalg.norm(got, axis=-1), 1.0, atol=1e-5)
+    assert_unit_norm(got)
     assert_close(got, hf_embeddings(knobs_checkpoint, ids), "cls+max+mean+mean_sqrt_len, L2")
+    # Independently: sentence-transformers reads the same modules.json and pooling files.
+    st = sentence_transformers_embeddings(knobs_checkpoint, TEXTS)
+    assert_close(got, st, "cls+max+mean+mean_sqrt_len, L2 vs sentence-transformers")
 
 
 @pytest.mark.slow

