@@ -6,7 +6,8 @@
 # PIECES_DIR holds the ../shared/gpu bundle's parts (make-bundle.sh); extra test wheels, if
 # any, lie in $WHEELS (default /var/tmp/whl; a wheel split in parts as NAME.whl.part-NN). `gpu`
 # runs tests/gpu and merges its records into OUT_DIR/gpu-<family>-<card>.json; `cpu` runs
-# the CPU suite (what `nox -s tests` runs) on the host's processor.
+# the CPU suite (what `nox -s tests` runs) on the host's processor. LIMIT (seconds) stops
+# pytest with an interrupt, so its summary and the records written so far still come back.
 set -uo pipefail
 pieces=${1:?pieces dir}; out=${2:?out dir}; what=${3:?gpu or cpu}; shift 3
 if [ ! -d /opt/maxgpu/max ]; then
@@ -32,7 +33,7 @@ case "$what" in
     exit 0
     ;;
   gpu)
-    MAXFAM_GPU_RECORDS="$out/rec" python3 -m pytest -p no:cacheprovider tests/gpu -m gpu "$@" \
+    MAXFAM_GPU_RECORDS="$out/rec" timeout -s INT "${LIMIT:-3000}" python3 -m pytest -p no:cacheprovider tests/gpu -m gpu "$@" \
       > "$out/gpu.log" 2>&1
     rc=$?
     python3 tools/gpu_results.py merge "$out/rec" --commit "${COMMIT:-unknown}" \
@@ -40,7 +41,7 @@ case "$what" in
     tar czf "$out/records.tgz" -C "$out" rec && rm -rf "$out/rec"
     ;;
   cpu)
-    MAXFAM_DEVICE=cpu python3 -m pytest -p no:cacheprovider tests --ignore=tests/gpu "$@" \
+    MAXFAM_DEVICE=cpu timeout -s INT "${LIMIT:-3000}" python3 -m pytest -p no:cacheprovider tests --ignore=tests/gpu "$@" \
       > "$out/cpu.log" 2>&1
     rc=$?
     ;;
