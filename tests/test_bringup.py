@@ -141,7 +141,9 @@ def test_generated_families_import_and_their_tests_fail_not_implemented(tmp_path
     new_family("toy", "gpt2", root=tmp_path, architecture="GPT2LMHeadModel")
     new_family("toy_rope", "llama_style", root=tmp_path)
     new_family("toy_enc", "bert_style", root=tmp_path)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    # Prepended, not replaced: where MAX itself comes from PYTHONPATH (the GPU host's bundle).
+    paths = [str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     imports = subprocess.run(
         [
             sys.executable,

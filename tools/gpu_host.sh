@@ -3,6 +3,9 @@
 #
 #   bash tools/gpu_host.sh PIECES_DIR OUT_DIR install|gpu|cpu [pytest args...]
 #
+# The pytest args replace the default selection (tests/gpu, or tests without tests/gpu) when
+# they name tests (test ids or paths).
+#
 # PIECES_DIR holds the ../shared/gpu bundle's parts (make-bundle.sh); extra test wheels, if
 # any, lie in $WHEELS (default /var/tmp/whl; a wheel split in parts as NAME.whl.part-NN). `gpu`
 # runs tests/gpu and merges its records into OUT_DIR/gpu-<family>-<card>.json; `cpu` runs
@@ -25,6 +28,12 @@ if [ -d "$wheels" ] && [ ! -d "$site" ]; then
   cp "$wheels"/*.whl /tmp/wheels/ 2>/dev/null
   python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" /tmp/wheels/*.whl
 fi
+# The default selection, unless an argument names tests itself.
+selection() {
+  local default=$1; shift
+  for arg in "$@"; do case "$arg" in tests*) return ;; esac; done
+  echo "$default"
+}
 export PYTHONPATH=/opt/maxgpu:$site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name --format=csv,noheader
 lscpu | grep -E '^Model name|^CPU\(s\)'
@@ -33,15 +42,15 @@ case "$what" in
     exit 0
     ;;
   gpu)
-    MAXFAM_GPU_RECORDS="$out/rec" timeout -s INT "${LIMIT:-3000}" python3 -m pytest -p no:cacheprovider tests/gpu -m gpu "$@" \
+    MAXFAM_GPU_RECORDS="$out/rec" timeout -s INT "${LIMIT:-3000}" python3 -m pytest -p no:cacheprovider $(selection tests/gpu "$@") -m gpu "$@" \
       > "$out/gpu.log" 2>&1
     rc=$?
     python3 tools/gpu_results.py merge "$out/rec" --commit "${COMMIT:-unknown}" \
       --command "bash tools/gpu_host.sh PIECES OUT gpu $*" --out-dir "$out"
-    tar czf "$out/records.tgz" -C "$out" rec && rm -rf "$out/rec"
+    [ -d "$out/rec" ] && tar czf "$out/records.tgz" -C "$out" rec && rm -rf "$out/rec"
     ;;
   cpu)
-    MAXFAM_DEVICE=cpu timeout -s INT "${LIMIT:-3000}" python3 -m pytest -p no:cacheprovider tests --ignore=tests/gpu "$@" \
+    MAXFAM_DEVICE=cpu timeout -s INT "${LIMIT:-3000}" python3 -m pytest -p no:cacheprovider $(selection "tests --ignore=tests/gpu" "$@") "$@" \
       > "$out/cpu.log" 2>&1
     rc=$?
     ;;

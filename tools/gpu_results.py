@@ -47,6 +47,8 @@ def merge(records: Path, *, commit: str, command: str, out_dir: Path = RESULTS) 
 
 
 def _figure(entry: dict) -> str:
+    if "attempts" not in entry and "max_error" not in entry:
+        return "; ".join(entry.get("problems", []))[:200]
     if "attempts" in entry:
         worst = min(p["cosine_min"] for a in entry["attempts"] for p in a["prompts"])
         agree = min(p["tokens_agreeing"] for a in entry["attempts"] for p in a["prompts"])

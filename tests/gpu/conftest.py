@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +86,27 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_REPORT] = report
+    return report
+
+
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
 @pytest.fixture
-def record(request: pytest.FixtureRequest) -> Callable[..., None]:
+def record(request: pytest.FixtureRequest) -> Iterator[Callable[..., None]]:
     """`record(family=..., architecture=..., encoding=..., ok=..., **figures)`: one JSON file
-    per test in $MAXFAM_GPU_RECORDS (nothing when unset)."""
+    per test in $MAXFAM_GPU_RECORDS (nothing when unset). A test that fails before recording
+    (a crash, a refusal) is recorded as failed, with the error's last line."""
     folder = os.environ.get("MAXFAM_GPU_RECORDS")
+    written = []
 
     def write(**fields: Any) -> None:
+        written.append(True)
         if not folder:
             return
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -100,4 +114,18 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
         name = slug(request.node.name) + ".json"
         (Path(folder) / name).write_text(json.dumps(entry, indent=1, default=float))
 
-    return write
+    yield write
+    report = request.node.stash.get(CALL_REPORT, None)
+    if not written and report is not None and report.failed:
+        params = request.node.callspec.params
+        case = params.get("case")
+        error = str(report.longrepr).strip().splitlines()[-1:] or ["failed"]
+        write(
+            family=item_family(request.node),
+            architecture=case.architecture if case else params.get("architecture"),
+            config=case.config if case else "defaults",
+            encoding=params.get("encoding"),
+            kv=params.get("kv", "none"),
+            ok=False,
+            problems=error,
+        )

@@ -138,7 +138,7 @@ def test_decoder_matches_hugging_face_on_gpu(case, encoding, kv, tmp_path, recor
 
     torch.backends.cuda.matmul.allow_tf32 = False
     path = case.build(tmp_path / case.id)
-    oracle, low = hf_models(path, encoding)
+    oracle, same_dtype = hf_models(path, encoding)
     prompts = ragged_prompts(oracle.config.vocab_size)
     start = time.perf_counter()
     model = load_max_model(
@@ -158,7 +158,7 @@ def test_decoder_matches_hugging_face_on_gpu(case, encoding, kv, tmp_path, recor
         run = max_greedy(model, prompts, NEW_TOKENS)
         refs = hf_teacher_forced_logits(oracle, run)
         with tf32_matmuls() if encoding == "float32" else contextlib.nullcontext():
-            lows = hf_teacher_forced_logits(low, run)
+            lows = hf_teacher_forced_logits(same_dtype, run)
         max_err = logit_noise_bound(refs, run.logits)
         hf_err = logit_noise_bound(refs, lows)
         scale = max(float(np.abs(r).max()) for r in refs)
