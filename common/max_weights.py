@@ -50,9 +50,14 @@ def check_weight_files(pipeline_config: Any) -> None:
             check_safetensors(path)
 
 
-# The table that mapped each checkpoint (by path) in this process, so that `conform_to_graph`,
-# which sees only graph names, can name the checkpoint tensor behind a missing or wrong weight.
-_TABLE_FOR_SOURCE: dict[str, MappingTable] = {}
+class MappedWeights(dict[str, WeightData]):
+    """Graph-named weights that remember the mapping table that named them, so the check
+    against the graph (which sees graph names only) can name the checkpoint tensor behind a
+    missing or wrong weight."""
+
+    def __init__(self, weights: Mapping[str, WeightData], table: MappingTable) -> None:
+        super().__init__(weights)
+        self.table = table
 
 
 def _with_checkpoint_name(graph_name: str, table: MappingTable | None) -> str:
@@ -107,7 +112,7 @@ def adapt_checkpoint(
     *,
     ctx: Mapping[str, Any] | None = None,
     pipeline_config: Any = None,
-) -> dict[str, WeightData]:
+) -> MappedWeights:
     """Runs a family's mapping table over a MAX checkpoint; transforms see numpy arrays.
 
     With the pipeline config, the weight files are validated first and errors name the
@@ -117,7 +122,6 @@ def adapt_checkpoint(
     if pipeline_config is not None:
         source = str(pipeline_config.model.model_path)
         check_weight_files(pipeline_config)
-        _TABLE_FOR_SOURCE[source] = table
     arrays: dict[str, np.ndarray] = {}
     dtypes: set[DType] = set()
     for name, weights in state_dict.items():
@@ -129,10 +133,13 @@ def adapt_checkpoint(
     carried = {
         np.dtype(carrier.to_numpy()): real for real, carrier in _BIT_VIEWS.items() if real in dtypes
     }
-    return {
-        name: weight_from_numpy(array, carried.get(array.dtype), name)
-        for name, array in mapped.items()
-    }
+    return MappedWeights(
+        {
+            name: weight_from_numpy(array, carried.get(array.dtype), name)
+            for name, array in mapped.items()
+        },
+        table,
+    )
 
 
 def conform_to_graph(
@@ -147,7 +154,7 @@ def conform_to_graph(
     All problems are reported together; an error names each tensor, expected and found, and
     ends with `notes` (what the config left to defaults, say).
     """
-    table = _TABLE_FOR_SOURCE.get(source)
+    table = state_dict.table if isinstance(state_dict, MappedWeights) else None
     missing = [
         _with_checkpoint_name(name, table) for name in sorted(set(graph_weights) - set(state_dict))
     ]

@@ -226,3 +226,28 @@ def test_weightdata_like_values_are_checked_by_shape_and_dtype() -> None:
 )
 def test_normalize_dtype(dtype: object, name: str) -> None:
     assert normalize_dtype(np.dtype(dtype) if dtype is np.float32 else dtype) == name
+
+
+def test_graph_check_names_the_checkpoint_tensor_behind_a_wrong_weight():
+    """The table travels with the weights it named (`MappedWeights`), so the check against
+    the graph names the checkpoint tensor; plain graph-named weights name the graph weight."""
+    import numpy as np
+    from max.graph.weights import WeightData
+
+    from common.mapping import MappingTable, Row, WeightMappingError
+    from common.max_weights import MappedWeights, conform_to_graph
+
+    class GraphWeight:
+        def __init__(self, shape):
+            from max.dtype import DType
+
+            self.shape, self.dtype = shape, DType.float32
+
+    table = MappingTable(rows=(Row("h.{layer}.attn.c_attn.weight", "layers.{layer}.qkv.weight"),))
+    wrong = {"layers.0.qkv.weight": WeightData.from_numpy(np.zeros((2, 3), np.float32), "w")}
+    graph = {"layers.0.qkv.weight": GraphWeight((3, 3))}
+    with pytest.raises(WeightMappingError, match=r"checkpoint tensor h\.0\.attn\.c_attn\.weight"):
+        conform_to_graph(MappedWeights(wrong, table), graph, source="ckpt")
+    with pytest.raises(WeightMappingError) as plain:
+        conform_to_graph(dict(wrong), graph, source="ckpt")
+    assert "checkpoint tensor" not in str(plain.value)
