@@ -34,8 +34,9 @@ def selected_encoding() -> str:
     return os.environ.get("MAXFAM_ENCODING", "float32")
 
 
-def selected_kv_strategies() -> list[str]:
-    chosen = os.environ.get("MAXFAM_KV")
+def selected_kv_strategies(default: str | None = None) -> list[str]:
+    """`MAXFAM_KV`'s strategies; when unset, `default` or every strategy."""
+    chosen = os.environ.get("MAXFAM_KV") or default
     names = chosen.split(",") if chosen else list(KV_STRATEGIES)
     unknown = [n for n in names if n not in KV_STRATEGIES]
     if unknown:

@@ -125,6 +125,18 @@ def completion_text(stdout: str) -> str:
     return stdout.split("Prompt size:")[0].rstrip("\n")
 
 
+def plain_and_streamed(client, model: str, prompt: str | list[int], max_tokens: int):
+    """A greedy `/v1/completions` answer twice, (plain text, streamed chunks joined)."""
+    request = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
+    plain = client.completions.create(**request).choices[0].text
+    streamed = "".join(
+        chunk.choices[0].text
+        for chunk in client.completions.create(**request, stream=True)
+        if chunk.choices
+    )
+    return plain, streamed
+
+
 def hf_greedy_ids(path: Path | str, prompt: str | list[int], max_tokens: int) -> list[int]:
     """Hugging Face's greedy continuation of `prompt` (text, or token ids) in float32 (the
     dtype served on the CPU, whatever the checkpoint stores), as token ids."""

@@ -19,6 +19,7 @@ from tests.serving import (
     hf_greedy_ids,
     hf_greedy_text,
     max_generate,
+    plain_and_streamed,
     running_server,
 )
 from tests.successor import build_successor_checkpoint
@@ -82,13 +83,7 @@ def test_completions_plain_and_streamed_equal_hugging_face_decode(served):
     wrong = []
     for prompt, max_tokens in [*COMPLETIONS, (inside_a_character, 6)]:
         expected = hf_greedy_text(path, prompt, max_tokens)
-        request = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
-        plain = client.completions.create(**request).choices[0].text
-        streamed = "".join(
-            chunk.choices[0].text
-            for chunk in client.completions.create(**request, stream=True)
-            if chunk.choices
-        )
+        plain, streamed = plain_and_streamed(client, model, prompt, max_tokens)
         if (plain, streamed) != (expected, expected):
             wrong.append(f"{prompt!r}: HF {expected!r}, plain {plain!r}, streamed {streamed!r}")
     assert not wrong, "\n".join(wrong)

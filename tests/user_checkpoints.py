@@ -155,6 +155,18 @@ def files_read_since_armed(files: Iterable[Path], scratch: Path) -> list[str]:
     return [str(f) for f in files if os.stat(f).st_atime != _LONG_AGO]
 
 
+def sharded_hub_cache(root: Path, entries: Iterable[tuple[str, Path, str]]) -> dict[str, Path]:
+    """Each (repo id, checkpoint, dtype): the checkpoint re-saved in dtype as shards with an
+    index, put in one hub cache under root. Returns {"hf_home": ..., repo id: snapshot}."""
+    hf_home = root / "hf_home"
+    snapshots = {}
+    for repo, src, dtype in entries:
+        saved = resave(src, root / dtype, dtype=dtype, max_shard_size=SHARD_SIZE)
+        assert (saved / "model.safetensors.index.json").is_file()
+        snapshots[repo] = into_hub_cache(saved, hf_home, repo)
+    return {"hf_home": hf_home, **snapshots}
+
+
 def hub_env(hf_home: Path) -> dict[str, str]:
     """The environment of a MAX command that resolves hub ids from `hf_home` alone."""
     from tests.serving import cli_env

@@ -67,13 +67,20 @@ def hf_token_ids(path: Path, texts: Sequence[str]) -> list[list[int]]:
     return [tokenizer(text).input_ids for text in texts]
 
 
-def hf_embeddings(path: Path, token_ids: Sequence[Sequence[int]], *, pooled: bool = True) -> Any:
-    """Hugging Face AutoModel in float32 (whatever the checkpoint stores) over a right-padded
-    batch, pooled as the checkpoint's sentence-transformers files say; unpooled: each text's
-    [len, hidden] token vectors."""
+def hf_embeddings(
+    path: Path,
+    token_ids: Sequence[Sequence[int]],
+    *,
+    pooled: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
+) -> Any:
+    """Hugging Face AutoModel in `dtype` (float32 by default, whatever the checkpoint stores)
+    over a right-padded batch, pooled as the checkpoint's sentence-transformers files say;
+    unpooled: each text's [len, hidden] token vectors."""
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+    model = AutoModel.from_pretrained(path, dtype=dtype).to(device).eval()
     longest = max(len(ids) for ids in token_ids)
     pad = model.config.pad_token_id or 0
     tokens = torch.full((len(token_ids), longest), pad, dtype=torch.long)
@@ -82,7 +89,8 @@ def hf_embeddings(path: Path, token_ids: Sequence[Sequence[int]], *, pooled: boo
         tokens[row, : len(ids)] = torch.tensor(ids)
         mask[row, : len(ids)] = 1
     with torch.no_grad():
-        hidden = model(input_ids=tokens, attention_mask=mask).last_hidden_state.double().numpy()
+        out = model(input_ids=tokens.to(device), attention_mask=mask.to(device))
+    hidden = out.last_hidden_state.double().cpu().numpy()
     if not pooled:
         return [hidden[row, : len(ids)] for row, ids in enumerate(token_ids)]
     return pool_numpy(hidden, mask.numpy(), read_pooling_spec(path))

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.serving import running_server
-from tests.user_checkpoints import SHARD_SIZE, cast_lines, hub_env, into_hub_cache, resave
+from tests.user_checkpoints import cast_lines, hub_env, sharded_hub_cache
 
 from .conftest import FAMILY, TEXTS, assert_close, hf_embeddings, hf_token_ids
 from .test_encode_cli import PROMPT, max_encode, printed_embedding
@@ -30,19 +30,13 @@ HUB_BF16 = "someone/tiny-roberta-bf16"
 def hub_cache(checkpoints, encoding, tmp_path_factory):
     if encoding != "float32":
         pytest.skip("the CLI checks run float32 on the CPU")
-    root = tmp_path_factory.mktemp("bert-user-checkpoints")
-    hf_home = root / "hf_home"
-    snapshots = {}
-    for repo, architecture, dtype in (
-        (HUB_FP16, "DistilBertModel", "float16"),
-        (HUB_BF16, "RobertaModel", "bfloat16"),
-    ):
-        saved = resave(
-            checkpoints[architecture], root / dtype, dtype=dtype, max_shard_size=SHARD_SIZE
-        )
-        assert (saved / "model.safetensors.index.json").is_file()
-        snapshots[repo] = into_hub_cache(saved, hf_home, repo)
-    return {"hf_home": hf_home, **snapshots}
+    return sharded_hub_cache(
+        tmp_path_factory.mktemp("bert-user-checkpoints"),
+        [
+            (HUB_FP16, checkpoints["DistilBertModel"], "float16"),
+            (HUB_BF16, checkpoints["RobertaModel"], "bfloat16"),
+        ],
+    )
 
 
 def test_float16_shards_embedded_by_hub_id(hub_cache, tmp_path):

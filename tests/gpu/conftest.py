@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from common.parity import KV_STRATEGIES
-from tests.conftest import has_gpu
+from tests.conftest import has_gpu, selected_kv_strategies
 
 ENCODINGS = ("bfloat16", "float16", "float32")
 # Each MAX instance takes this share of the GPU's free memory (the KV cache is most of it), so
@@ -39,11 +38,8 @@ def gpu_encodings() -> list[str]:
 
 
 def gpu_kv_strategies() -> list[str]:
-    names = os.environ.get("MAXFAM_KV", "jenga-prefix").split(",")
-    unknown = [n for n in names if n not in KV_STRATEGIES]
-    if unknown:
-        raise ValueError(f"MAXFAM_KV: unknown strategies {unknown}; known: {list(KV_STRATEGIES)}")
-    return names
+    """`MAXFAM_KV`'s strategies, `jenga-prefix` (as served) when unset."""
+    return selected_kv_strategies(default="jenga-prefix")
 
 
 def item_family(item: pytest.Item) -> str | None:

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from common.metrics import BFLOAT16, FLOAT16
-from common.pooling import pool_numpy, read_pooling_spec
 from families.bert_style import ARCHITECTURES
 from tests.bert_style.conftest import (
     TEXTS,
     build_checkpoint,
+    hf_embeddings,
     hf_token_ids,
     load_embeddings_pipeline,
     run_embeddings,
@@ -39,19 +39,7 @@ LISTED = {arch.name: arch.supported_encodings for arch in ARCHITECTURES}
 
 def hf_gpu_embeddings(path, token_ids, dtype) -> np.ndarray:
     """Hugging Face AutoModel on the GPU in `dtype`, pooled as the checkpoint says."""
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(path, dtype=dtype).cuda().eval()
-    longest = max(len(ids) for ids in token_ids)
-    pad = model.config.pad_token_id or 0
-    tokens = torch.full((len(token_ids), longest), pad, dtype=torch.long)
-    mask = torch.zeros((len(token_ids), longest), dtype=torch.long)
-    for row, ids in enumerate(token_ids):
-        tokens[row, : len(ids)] = torch.tensor(ids)
-        mask[row, : len(ids)] = 1
-    with torch.no_grad():
-        hidden = model(input_ids=tokens.cuda(), attention_mask=mask.cuda()).last_hidden_state
-    return pool_numpy(hidden.double().cpu().numpy(), mask.numpy(), read_pooling_spec(path))
+    return hf_embeddings(path, token_ids, dtype=dtype, device="cuda")
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -7,7 +7,13 @@ import openai
 import pytest
 
 from families.llama_style import ARCHITECTURES
-from tests.serving import completion_text, hf_greedy_text, max_generate, running_server
+from tests.serving import (
+    completion_text,
+    hf_greedy_text,
+    max_generate,
+    plain_and_streamed,
+    running_server,
+)
 
 from .conftest import FAMILY
 
@@ -33,13 +39,7 @@ def test_max_serve_completion_equals_hugging_face_greedy(architecture, llama_che
     with running_server(path, FAMILY, log=tmp_path / "serve.log") as base:
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", timeout=300)
         model = client.models.list().data[0].id
-        request = {"model": model, "prompt": PROMPT, "max_tokens": NEW_TOKENS, "temperature": 0}
-        plain = client.completions.create(**request).choices[0].text
-        streamed = "".join(
-            chunk.choices[0].text
-            for chunk in client.completions.create(**request, stream=True)
-            if chunk.choices
-        )
+        plain, streamed = plain_and_streamed(client, model, PROMPT, NEW_TOKENS)
     # Random weights emit arbitrary bytes, a final partial character included (U+FFFD).
     assert plain == expected
     assert streamed == expected

@@ -15,14 +15,7 @@ from __future__ import annotations
 import pytest
 
 from tests.serving import completion_text, hf_greedy_text, max_generate, served_completion
-from tests.user_checkpoints import (
-    SHARD_SIZE,
-    cast_lines,
-    hub_env,
-    into_hub_cache,
-    resave,
-    same_text,
-)
+from tests.user_checkpoints import cast_lines, hub_env, same_text, sharded_hub_cache
 
 from .conftest import FAMILY
 from .test_cli import NEW_TOKENS, PROMPT
@@ -35,20 +28,13 @@ HUB_BF16 = "someone/pythia-tiny-bf16"
 
 @pytest.fixture(scope="module")
 def hub_cache(llama_checkpoint, tmp_path_factory):
-    root = tmp_path_factory.mktemp("llama-user-checkpoints")
-    hf_home = root / "hf_home"
-    snapshots = {}
-    for repo, config, dtype in (
-        (HUB_FP16, "defaults", "float16"),
-        (HUB_BF16, "knobs", "bfloat16"),
-    ):
-        saved = resave(
-            llama_checkpoint(ARCHITECTURE, config), root / dtype, dtype=dtype,
-            max_shard_size=SHARD_SIZE,
-        )
-        assert (saved / "model.safetensors.index.json").is_file()
-        snapshots[repo] = into_hub_cache(saved, hf_home, repo)
-    return {"hf_home": hf_home, **snapshots}
+    return sharded_hub_cache(
+        tmp_path_factory.mktemp("llama-user-checkpoints"),
+        [
+            (HUB_FP16, llama_checkpoint(ARCHITECTURE, "defaults"), "float16"),
+            (HUB_BF16, llama_checkpoint(ARCHITECTURE, "knobs"), "bfloat16"),
+        ],
+    )
 
 
 def test_float16_shards_served_by_hub_id(hub_cache, tmp_path):
