@@ -52,6 +52,11 @@ class Refusal:
     reason: str
 
 
+def is_false(value: object) -> bool:
+    """`Refusal.allowed` for a flag we implement only off (absent counts as off)."""
+    return not value
+
+
 class ConfigError(ValueError):
     """Every problem found in one config, reported together."""
 

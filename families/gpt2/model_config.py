@@ -8,18 +8,26 @@ from typing import ClassVar
 
 from max.pipelines.modeling.config_enums import SupportedEncoding
 
+from common.activations import activation_refusal, activation_table
 from common.arch_config import TranslatedDecoderConfig
-from common.config import HEADS, HIDDEN, LAYERS, NORM_EPS, POSITIONS, VOCAB, Field, Refusal
-
-# Kept in step with `gpt2.ACTIVATIONS` (tests check both name the same set).
-SUPPORTED_ACTIVATIONS = frozenset(
-    {"gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "quick_gelu", "relu", "silu",
-     "swish", "tanh", "sigmoid"}
+from common.config import (
+    HEADS,
+    HIDDEN,
+    LAYERS,
+    NORM_EPS,
+    POSITIONS,
+    VOCAB,
+    Field,
+    Refusal,
+    is_false,
 )
 
-
-def _is_false(value: object) -> bool:
-    return not value
+# The `activation_function` values the graph computes; any other is refused.
+ACTIVATIONS = activation_table(
+    "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "quick_gelu", "relu", "silu", "swish",
+    "tanh", "sigmoid",
+)
+SUPPORTED_ACTIVATIONS = frozenset(ACTIVATIONS)
 
 
 @dataclass(kw_only=True)
@@ -53,14 +61,10 @@ class GPT2Config(TranslatedDecoderConfig):
     REFUSALS: ClassVar[tuple[Refusal, ...]] = (
         Refusal(
             "add_cross_attention",
-            _is_false,
+            is_false,
             "cross-attention to an encoder is not part of GPT2LMHeadModel decoding",
         ),
-        Refusal(
-            "activation_function",
-            lambda v: v is None or v in SUPPORTED_ACTIVATIONS,
-            f"supported activations: {', '.join(sorted(SUPPORTED_ACTIVATIONS))}",
-        ),
+        activation_refusal("activation_function", ACTIVATIONS),
         Refusal(
             "n_embd",
             lambda v: v is None or v > 0,

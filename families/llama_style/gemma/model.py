@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from common.decoder import DecoderPipelineModel
 
-from ..batch_processor import RotaryBatchProcessor
 from .gemma import Gemma
 from .model_config import GemmaConfig
 
 
 class GemmaModel(DecoderPipelineModel):
     model_config_cls = GemmaConfig
-    batch_processor_cls = RotaryBatchProcessor
     graph_cls = Gemma
     graph_name = "gemma"

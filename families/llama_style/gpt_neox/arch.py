@@ -8,9 +8,9 @@ from max.pipelines.kv_cache.memory_planner import PagedMemoryPlanner
 from max.pipelines.lib import SupportedArchitecture
 from max.pipelines.modeling.types import PipelineTask
 
+from common.decoder import DecoderBatchProcessor
 from common.tokenizer import CompletionTokenizer
 
-from ..batch_processor import RotaryBatchProcessor
 from . import weight_adapters
 from .model import GPTNeoXModel
 from .model_config import GPTNeoXConfig
@@ -32,6 +32,6 @@ gpt_neox_arch = SupportedArchitecture(
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_safetensor_state_dict},
     task=PipelineTask.TEXT_GENERATION,
     config=GPTNeoXConfig,
-    batching=RotaryBatchProcessor,
+    batching=DecoderBatchProcessor,
     memory_planner=PagedMemoryPlanner,
 )

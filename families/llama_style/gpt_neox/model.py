@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from common.decoder import DecoderPipelineModel
 
-from ..batch_processor import RotaryBatchProcessor
 from .gpt_neox import GPTNeoX
 from .model_config import GPTNeoXConfig
 
 
 class GPTNeoXModel(DecoderPipelineModel):
     model_config_cls = GPTNeoXConfig
-    batch_processor_cls = RotaryBatchProcessor
     graph_cls = GPTNeoX
     graph_name = "gpt_neox"

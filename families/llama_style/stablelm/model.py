@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from common.decoder import DecoderPipelineModel
 
-from ..batch_processor import RotaryBatchProcessor
 from .model_config import StableLmConfig
 from .stablelm import StableLm
 
 
 class StableLmModel(DecoderPipelineModel):
     model_config_cls = StableLmConfig
-    batch_processor_cls = RotaryBatchProcessor
     graph_cls = StableLm
     graph_name = "stablelm"

@@ -8,9 +8,9 @@ from max.pipelines.kv_cache.memory_planner import PagedMemoryPlanner
 from max.pipelines.lib import SupportedArchitecture
 from max.pipelines.modeling.types import PipelineTask
 
+from common.decoder import DecoderBatchProcessor
 from common.tokenizer import CompletionTokenizer
 
-from ..batch_processor import RotaryBatchProcessor
 from . import weight_adapters
 from .model import Starcoder2Model
 from .model_config import Starcoder2Config
@@ -31,6 +31,6 @@ starcoder2_arch = SupportedArchitecture(
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_safetensor_state_dict},
     task=PipelineTask.TEXT_GENERATION,
     config=Starcoder2Config,
-    batching=RotaryBatchProcessor,
+    batching=DecoderBatchProcessor,
     memory_planner=PagedMemoryPlanner,
 )

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from common.decoder import DecoderPipelineModel
 
-from ..batch_processor import RotaryBatchProcessor
 from .model_config import Starcoder2Config
 from .starcoder2 import Starcoder2
 
 
 class Starcoder2Model(DecoderPipelineModel):
     model_config_cls = Starcoder2Config
-    batch_processor_cls = RotaryBatchProcessor
     graph_cls = Starcoder2
     graph_name = "starcoder2"
