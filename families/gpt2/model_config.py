@@ -10,17 +10,7 @@ from max.pipelines.modeling.config_enums import SupportedEncoding
 
 from common.activations import activation_refusal, activation_table
 from common.arch_config import TranslatedDecoderConfig
-from common.config import (
-    HEADS,
-    HIDDEN,
-    LAYERS,
-    NORM_EPS,
-    POSITIONS,
-    VOCAB,
-    Field,
-    Refusal,
-    is_false,
-)
+from common.config import NORM_EPS, Field, Refusal, is_false, size_fields
 
 # The `activation_function` values the graph computes; any other is refused.
 ACTIVATIONS = activation_table(
@@ -39,11 +29,9 @@ class GPT2Config(TranslatedDecoderConfig):
 
     # Hugging Face's GPT2Config defaults are the defaults here.
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("vocab_size", VOCAB, default=50257, type=int),
-        Field("max_positions", POSITIONS, default=1024, type=int),
-        Field("hidden_size", HIDDEN, default=768, type=int),
-        Field("num_layers", LAYERS, default=12, type=int),
-        Field("num_heads", HEADS, default=12, type=int),
+        *size_fields(
+            vocab_size=50257, max_positions=1024, hidden_size=768, num_layers=12, num_heads=12
+        ),
         Field("num_kv_heads", derive=lambda f: f["num_heads"]),
         Field("head_dim", derive=lambda f: f["hidden_size"] // f["num_heads"]),
         Field("intermediate_size", ("n_inner",), derive=lambda f: 4 * f["hidden_size"], type=int),
