@@ -7,6 +7,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from common.safe_load import check_safetensors
 logger = family_logger(__name__)
 
 # numpy has no bfloat16: such tensors travel as their 16-bit patterns (layout ops are exact).
-_BIT_VIEWS = {DType.bfloat16: DType.uint16}
+_BIT_VIEWS = MappingProxyType({DType.bfloat16: DType.uint16})
 
 
 def numpy_view(weight: WeightData) -> tuple[np.ndarray, DType]:
