@@ -60,15 +60,6 @@ class GPT2Config(TranslatedDecoderConfig):
         ),
     )
 
-    vocab_size: int
-    max_positions: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    intermediate_size: int
-    activation: str
     layer_norm_eps: float
     scale_attn_weights: bool
     scale_attn_by_inverse_layer_idx: bool

@@ -1,11 +1,7 @@
 """Gemma (`GemmaForCausalLM`: gemma-2b, gemma-7b, gemma-1.1, CodeGemma): embeddings scaled by
-sqrt(hidden), RMSNorm scaling by (1 + weight), attention with its own head_dim and fewer KV
-heads (MQA/GQA), full rotary, and a gated GELU MLP.
-
-Weights keep the checkpoint's names without the `model.` prefix; RMSNorm weights stay as
-stored (the graph adds Gemma's 1 at run time). The head is tied to the embedding unless the
-config says otherwise.
-"""
+sqrt(hidden), RMSNorm scaling by (1 + weight), its own head_dim, fewer KV heads (MQA/GQA), full
+rotary, a gated GELU MLP. RMSNorm weights stay as stored (the graph adds Gemma's 1); the head is
+tied to the embedding unless the config says otherwise."""
 
 from __future__ import annotations
 
@@ -22,22 +18,21 @@ from common.config import (
     size_fields,
 )
 from common.decoder import DecoderPipelineModel
-from common.mapping import MappingTable, Row
 
 from .layers import RotaryDecoder
-from .registration import rotary_architecture
+from .registration import LAYER, layer_with_bias, model_table, rotary_architecture
 from .rotary_config import (
     FULL_ROTARY_REFUSALS,
     ROPE_REFUSALS,
     Layout,
-    RotaryDecoderConfig,
+    RotaryConfig,
     activation_refusal,
     rope_fields,
 )
 
 
 @dataclass(kw_only=True)
-class GemmaConfig(RotaryDecoderConfig):
+class GemmaConfig(RotaryConfig):
     # Hugging Face's GemmaConfig defaults are the defaults here.
     FIELDS = (
         *size_fields(
@@ -85,31 +80,15 @@ class GemmaConfig(RotaryDecoderConfig):
         )
 
 
-_LAYER = "layers.{layer}."
-GEMMA_TABLE = MappingTable(
-    rows=(
-        Row("embed_tokens.weight", "embed_tokens.weight"),
-        Row(f"{_LAYER}input_layernorm.weight", f"{_LAYER}input_layernorm.weight"),
-        Row(f"{_LAYER}post_attention_layernorm.weight", f"{_LAYER}post_attention_layernorm.weight"),
-        *(
-            Row(f"{_LAYER}{name}.{part}", f"{_LAYER}{name}.{part}")
-            for name in (
-                "self_attn.q_proj",
-                "self_attn.k_proj",
-                "self_attn.v_proj",
-                "self_attn.o_proj",
-                "mlp.gate_proj",
-                "mlp.up_proj",
-                "mlp.down_proj",
-            )
-            for part in ("weight", "bias")
-        ),
-        Row("norm.weight", "norm.weight"),
-        Row("lm_head.weight", "lm_head.weight"),
-    ),
-    strip_prefixes=("model.",),
-    ignore=(f"{_LAYER}self_attn.rotary_emb.inv_freq",),
-    optional_targets=("lm_head.weight",),
+GEMMA_TABLE = model_table(
+    "embed_tokens.weight",
+    f"{LAYER}input_layernorm.weight",
+    f"{LAYER}post_attention_layernorm.weight",
+    *layer_with_bias("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    *layer_with_bias("self_attn.o_proj"),
+    *layer_with_bias("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"),
+    "norm.weight",
+    "lm_head.weight",
 )
 
 

@@ -1,11 +1,7 @@
 """GPT-NeoX (`GPTNeoXForCausalLM`: Pythia, GPT-NeoX-20B, RedPajama-INCITE, ...): one fused
-per-head (q, k, v) projection, partial rotary, LayerNorms with bias, and attention and MLP side
-by side on the block input (parallel residual, the default) or one after the other.
-
-Weights keep the checkpoint's names without the `gpt_neox.` prefix; `query_key_value` stays
-fused (its rows are laid out per head as (q, k, v), split after projecting). Older saves
-(Pythia) carry causal-mask and rotary buffers that are not weights.
-"""
+`query_key_value` laid out per head as (q, k, v), partial rotary, LayerNorms with bias, attention
+and MLP side by side (parallel residual, the default) or one after the other. Older saves
+(Pythia) carry causal-mask and rotary buffers that are not weights."""
 
 from __future__ import annotations
 
@@ -13,21 +9,15 @@ from dataclasses import dataclass
 
 from common.config import INTERMEDIATE, NORM_EPS, Field, size_fields
 from common.decoder import DecoderPipelineModel
-from common.mapping import MappingTable, Row
+from common.mapping import MappingTable
 
 from .layers import RotaryDecoder
-from .registration import rotary_architecture
-from .rotary_config import (
-    ROPE_REFUSALS,
-    Layout,
-    RotaryDecoderConfig,
-    activation_refusal,
-    rope_fields,
-)
+from .registration import LAYER, layer_with_bias, rotary_architecture, same_names, with_bias
+from .rotary_config import ROPE_REFUSALS, Layout, RotaryConfig, activation_refusal, rope_fields
 
 
 @dataclass(kw_only=True)
-class GPTNeoXConfig(RotaryDecoderConfig):
+class GPTNeoXConfig(RotaryConfig):
     HEADS_SPLIT_HIDDEN = True
     # Hugging Face's GPTNeoXConfig defaults are the defaults here.
     FIELDS = (
@@ -68,31 +58,20 @@ class GPTNeoXConfig(RotaryDecoderConfig):
         )
 
 
-_LAYER = "layers.{layer}."
 GPT_NEOX_TABLE = MappingTable(
-    rows=(
-        Row("embed_in.weight", "embed_in.weight"),
-        *(
-            Row(f"{_LAYER}{name}.{part}", f"{_LAYER}{name}.{part}")
-            for name in (
-                "input_layernorm",
-                "post_attention_layernorm",
-                "attention.query_key_value",
-                "attention.dense",
-                "mlp.dense_h_to_4h",
-                "mlp.dense_4h_to_h",
-            )
-            for part in ("weight", "bias")
-        ),
-        Row("final_layer_norm.weight", "final_layer_norm.weight"),
-        Row("final_layer_norm.bias", "final_layer_norm.bias"),
-        Row("embed_out.weight", "embed_out.weight"),
+    rows=same_names(
+        "embed_in.weight",
+        *layer_with_bias("input_layernorm", "post_attention_layernorm"),
+        *layer_with_bias("attention.query_key_value", "attention.dense"),
+        *layer_with_bias("mlp.dense_h_to_4h", "mlp.dense_4h_to_h"),
+        *with_bias("final_layer_norm"),
+        "embed_out.weight",
     ),
     strip_prefixes=("gpt_neox.",),
     ignore=(
-        f"{_LAYER}attention.bias",
-        f"{_LAYER}attention.masked_bias",
-        f"{_LAYER}attention.rotary_emb.inv_freq",
+        f"{LAYER}attention.bias",
+        f"{LAYER}attention.masked_bias",
+        f"{LAYER}attention.rotary_emb.inv_freq",
     ),
     optional_targets=("embed_out.weight",),
 )

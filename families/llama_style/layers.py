@@ -6,7 +6,7 @@ QKV layout, q/k norms, residual order, MLP kind, embedding scale) comes from its
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from max.graph import TensorValue, ops
 from max.nn.embedding import Embedding
@@ -19,9 +19,8 @@ from common.attention import paged_causal_attention
 from common.decoder_graph import PositionedDecoder
 from common.rotary import RotaryTable, apply_rotary
 
-from .rotary_config import ACTIVATIONS, RotaryDecoderConfig
+from .rotary_config import ACTIVATIONS, RotaryConfig
 
-Rope = tuple[TensorValue, TensorValue]
 M = TypeVar("M", bound=Module)
 
 
@@ -31,19 +30,20 @@ def named(parent: Module, name: str, child: M) -> M:
     return child
 
 
+class Step(NamedTuple):
+    """What every block reads in one forward pass besides its input."""
+
+    rope: tuple[TensorValue, TensorValue]  # per-token cos and sin
+    kv_collection: PagedCacheValues
+    input_row_offsets: TensorValue
+
+
 def rotary_attention(
-    config: RotaryDecoderConfig,
-    layer: int,
-    q: TensorValue,
-    k: TensorValue,
-    v: TensorValue,
-    rope: Rope,
-    kv_collection: PagedCacheValues,
-    input_row_offsets: TensorValue,
+    config: RotaryConfig, layer: int, q: TensorValue, k: TensorValue, v: TensorValue, step: Step
 ) -> TensorValue:
     """Rotates q [tokens, heads, head_dim] and k [tokens, kv_heads, head_dim], then attends.
     Returns [tokens, heads * head_dim]. The one place the graph rotates (common.rotary)."""
-    cos, sin = rope
+    cos, sin = step.rope
     q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
     return paged_causal_attention(
         config.kv_params,
@@ -51,13 +51,13 @@ def rotary_attention(
         q=q,
         k=k,
         v=v,
-        kv_collection=kv_collection,
-        input_row_offsets=input_row_offsets,
+        kv_collection=step.kv_collection,
+        input_row_offsets=step.input_row_offsets,
         scale=config.attention_scale,
     )
 
 
-def norm(config: RotaryDecoderConfig, dim: int, *, bias: bool = True) -> Module:
+def norm(config: RotaryConfig, dim: int, *, bias: bool = True) -> Module:
     """The architecture's norm over `dim` channels."""
     layout = config.layout
     if layout.norm == "rms_plus_one":
@@ -68,14 +68,14 @@ def norm(config: RotaryDecoderConfig, dim: int, *, bias: bool = True) -> Module:
     return LayerNorm(dim, config.devices, config.dtype, eps=layout.norm_eps, use_bias=bias)
 
 
-def linear(config: RotaryDecoderConfig, in_dim: int, out_dim: int, bias: bool) -> Linear:
+def linear(config: RotaryConfig, in_dim: int, out_dim: int, bias: bool) -> Linear:
     return Linear(in_dim, out_dim, config.dtype, config.devices[0], has_bias=bias)
 
 
 class NormPerHead(Module):
     """A bias-free norm of its own for each head of x [tokens, heads, head_dim] (StableLM)."""
 
-    def __init__(self, config: RotaryDecoderConfig, num_heads: int) -> None:
+    def __init__(self, config: RotaryConfig, num_heads: int) -> None:
         super().__init__()
         self.norms = LayerList(
             [norm(config, config.head_dim, bias=False) for _ in range(num_heads)]
@@ -86,7 +86,7 @@ class NormPerHead(Module):
         return ops.concat([n(h) for n, h in zip(self.norms, heads, strict=True)], axis=1)
 
 
-def qk_norm(config: RotaryDecoderConfig, num_heads: int) -> Module:
+def qk_norm(config: RotaryConfig, num_heads: int) -> Module:
     if config.layout.qk_norm == "per_head":
         return NormPerHead(config, num_heads)
     return norm(config, config.head_dim)
@@ -96,7 +96,7 @@ class RotaryAttention(Module):
     """q, k, v projections (or one fused per-head projection), optional q/k norms, rotary
     attention over the paged cache, output projection."""
 
-    def __init__(self, config: RotaryDecoderConfig, layer: int) -> None:
+    def __init__(self, config: RotaryConfig, layer: int) -> None:
         super().__init__()
         self.config = config
         self.layer = layer
@@ -115,13 +115,7 @@ class RotaryAttention(Module):
             self.k_layernorm = qk_norm(config, config.num_kv_heads)
         self.out = named(self, layout.out_proj, linear(config, q_dim, hidden, layout.out_bias))
 
-    def __call__(
-        self,
-        x: TensorValue,
-        rope: Rope,
-        kv_collection: PagedCacheValues,
-        input_row_offsets: TensorValue,
-    ) -> TensorValue:
+    def __call__(self, x: TensorValue, step: Step) -> TensorValue:
         config = self.config
         heads, kv_heads, head_dim = config.num_heads, config.num_kv_heads, config.head_dim
         if config.layout.fused_qkv:
@@ -134,14 +128,13 @@ class RotaryAttention(Module):
             v = self.v_proj(x).reshape((-1, kv_heads, head_dim))
         if config.layout.qk_norm is not None:
             q, k = self.q_layernorm(q), self.k_layernorm(k)
-        attn = rotary_attention(config, self.layer, q, k, v, rope, kv_collection, input_row_offsets)
-        return self.out(attn)
+        return self.out(rotary_attention(config, self.layer, q, k, v, step))
 
 
 class RotaryMLP(Module):
     """out(act(in(x))), or with three projections down(act(gate(x)) * up(x))."""
 
-    def __init__(self, config: RotaryDecoderConfig) -> None:
+    def __init__(self, config: RotaryConfig) -> None:
         super().__init__()
         layout = config.layout
         hidden, inner, bias = config.hidden_size, config.intermediate_size, layout.mlp_bias
@@ -161,7 +154,7 @@ class RotaryMLP(Module):
 class RotaryBlock(Module):
     """Pre-norm attention and MLP, one after the other or side by side on the block input."""
 
-    def __init__(self, config: RotaryDecoderConfig, layer: int) -> None:
+    def __init__(self, config: RotaryConfig, layer: int) -> None:
         super().__init__()
         self.layout = layout = config.layout
         self.input_layernorm = norm(config, config.hidden_size)
@@ -170,15 +163,9 @@ class RotaryBlock(Module):
             self.post_attention_layernorm = norm(config, config.hidden_size)
         self.mlp = RotaryMLP(config)
 
-    def __call__(
-        self,
-        x: TensorValue,
-        rope: Rope,
-        kv_collection: PagedCacheValues,
-        input_row_offsets: TensorValue,
-    ) -> TensorValue:
+    def __call__(self, x: TensorValue, step: Step) -> TensorValue:
         h = self.input_layernorm(x)
-        attn = self.attention(h, rope, kv_collection, input_row_offsets)
+        attn = self.attention(h, step)
         if not self.layout.parallel_residual:
             h = x + attn
             return h + self.mlp(self.post_attention_layernorm(h))
@@ -190,10 +177,10 @@ class RotaryBlock(Module):
 class RotaryDecoder(PositionedDecoder):
     """The top module: embedding, blocks, final norm, LM head (tied when the config says so)."""
 
-    def __init__(self, config: RotaryDecoderConfig) -> None:
+    def __init__(self, config: RotaryConfig) -> None:
         super().__init__()
         self.config = config
-        # The cos/sin table, as long as the longest sequence served.
+        # cos/sin rows for every position served.
         self.rope = RotaryTable(
             config.rotary_dim, config.max_seq_len, config.rope_theta, config.devices[0]
         )
@@ -202,14 +189,12 @@ class RotaryDecoder(PositionedDecoder):
         embedding = Embedding(config.vocab_size, hidden, config.dtype, device)
         self.embedding = named(self, layout.embedding, embedding)
         self.layers = LayerList([RotaryBlock(config, i) for i in range(config.num_layers)])
-        final_norm = named(self, layout.final_norm, norm(config, hidden))
+        # `norm` and `lm_head` are the names LogitsPostprocessMixin reads.
+        self.norm = named(self, layout.final_norm, norm(config, hidden))
         head = linear(config, hidden, config.vocab_size, layout.lm_head_bias)
-        lm_head = named(self, layout.lm_head, head)
+        self.lm_head = named(self, layout.lm_head, head)
         if config.tie_word_embeddings:
-            lm_head.set_shared_weight("weight", embedding.weight)
-        # The names LogitsPostprocessMixin reads.
-        self.norm = final_norm
-        self.lm_head = lm_head
+            self.lm_head.set_shared_weight("weight", embedding.weight)
 
     def __call__(
         self,
@@ -219,12 +204,12 @@ class RotaryDecoder(PositionedDecoder):
         return_n_logits: TensorValue,
         input_row_offsets: TensorValue,
     ) -> tuple[TensorValue, ...]:
-        rope = self.rope(positions)
+        step = Step(self.rope(positions), kv_collection, input_row_offsets)
         h = self.embedding(tokens)
         if self.config.layout.scale_embedding:
             # The scale is rounded to the activation dtype first, as Hugging Face rounds it.
             scale = math.sqrt(self.config.hidden_size)
             h = h * ops.constant(scale, self.config.dtype, device=self.config.devices[0])
         for layer in self.layers:
-            h = layer(h, rope, kv_collection, input_row_offsets)
+            h = layer(h, step)
         return self._postprocess_logits(h, input_row_offsets, return_n_logits)

@@ -1,10 +1,6 @@
 """Phi (`PhiForCausalLM`: phi-1, phi-1.5, phi-2): one LayerNorm per block feeding attention and
 MLP side by side (`x + attn(ln(x)) + mlp(ln(x))`), q/k/v projections with bias, an optional
-LayerNorm of each q and k head, partial rotary, and an LM head with bias.
-
-Weights keep the checkpoint's names without the `model.` prefix. The LM head's bias stays when
-its weight is tied to the embedding.
-"""
+LayerNorm of each q and k head, partial rotary, and an LM head whose bias stays when tied."""
 
 from __future__ import annotations
 
@@ -12,21 +8,14 @@ from dataclasses import dataclass
 
 from common.config import HEAD_DIM, INTERMEDIATE, KV_HEADS, NORM_EPS, Field, size_fields
 from common.decoder import DecoderPipelineModel
-from common.mapping import MappingTable, Row
 
 from .layers import RotaryDecoder
-from .registration import rotary_architecture
-from .rotary_config import (
-    ROPE_REFUSALS,
-    Layout,
-    RotaryDecoderConfig,
-    activation_refusal,
-    rope_fields,
-)
+from .registration import layer_with_bias, model_table, rotary_architecture, with_bias
+from .rotary_config import ROPE_REFUSALS, Layout, RotaryConfig, activation_refusal, rope_fields
 
 
 @dataclass(kw_only=True)
-class PhiConfig(RotaryDecoderConfig):
+class PhiConfig(RotaryConfig):
     # Hugging Face's PhiConfig defaults are the defaults here.
     FIELDS = (
         *size_fields(
@@ -71,33 +60,13 @@ class PhiConfig(RotaryDecoderConfig):
         )
 
 
-_LAYER = "layers.{layer}."
-PHI_TABLE = MappingTable(
-    rows=(
-        Row("embed_tokens.weight", "embed_tokens.weight"),
-        *(
-            Row(f"{_LAYER}{name}.{part}", f"{_LAYER}{name}.{part}")
-            for name in (
-                "input_layernorm",
-                "self_attn.q_proj",
-                "self_attn.k_proj",
-                "self_attn.v_proj",
-                "self_attn.q_layernorm",
-                "self_attn.k_layernorm",
-                "self_attn.dense",
-                "mlp.fc1",
-                "mlp.fc2",
-            )
-            for part in ("weight", "bias")
-        ),
-        Row("final_layernorm.weight", "final_layernorm.weight"),
-        Row("final_layernorm.bias", "final_layernorm.bias"),
-        Row("lm_head.weight", "lm_head.weight"),
-        Row("lm_head.bias", "lm_head.bias"),
-    ),
-    strip_prefixes=("model.",),
-    ignore=(f"{_LAYER}self_attn.rotary_emb.inv_freq",),
-    optional_targets=("lm_head.weight",),
+PHI_TABLE = model_table(
+    "embed_tokens.weight",
+    *layer_with_bias("input_layernorm"),
+    *layer_with_bias("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    *layer_with_bias("self_attn.q_layernorm", "self_attn.k_layernorm", "self_attn.dense"),
+    *layer_with_bias("mlp.fc1", "mlp.fc2"),
+    *with_bias("final_layernorm", "lm_head"),
 )
 
 

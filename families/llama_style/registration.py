@@ -1,5 +1,6 @@
-"""A rotary architecture's `SupportedArchitecture`: all but its name, hub examples, pipeline
-model and mapping table (with its tied head) are the same for every architecture here."""
+"""What every rotary architecture registers alike: a mapping table that keeps the checkpoint's
+names, and a `SupportedArchitecture` differing only in name, hub examples, pipeline model and
+table (with its tied head)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,37 @@ from max.pipelines.lib import SupportedArchitecture
 from max.pipelines.modeling.types import PipelineTask
 
 from common.decoder import DecoderBatchProcessor, DecoderPipelineModel
+from common.mapping import MappingTable, Row
 from common.max_weights import TableAdapter
 from common.tokenizer import CompletionTokenizer
+
+LAYER = "layers.{layer}."
+
+
+def with_bias(*modules: str) -> tuple[str, ...]:
+    """Each module's weight and bias names."""
+    return tuple(f"{module}.{part}" for module in modules for part in ("weight", "bias"))
+
+
+def layer_with_bias(*modules: str) -> tuple[str, ...]:
+    """The weight and bias names of each module of every layer."""
+    return with_bias(*(LAYER + module for module in modules))
+
+
+def same_names(*names: str) -> tuple[Row, ...]:
+    """Rows mapping each checkpoint name (after the prefix) to the same graph name."""
+    return tuple(Row(name, name) for name in names)
+
+
+def model_table(*names: str) -> MappingTable:
+    """The table of a checkpoint saved under `model.`, with rotary buffers that are not weights
+    and an LM head that a tied checkpoint may leave out."""
+    return MappingTable(
+        rows=same_names(*names),
+        strip_prefixes=("model.",),
+        ignore=(f"{LAYER}self_attn.rotary_emb.inv_freq",),
+        optional_targets=("lm_head.weight",),
+    )
 
 
 def rotary_architecture(

@@ -112,7 +112,7 @@ class Layout:
 
 
 @dataclass(kw_only=True)
-class RotaryDecoderConfig(TranslatedDecoderConfig):
+class RotaryConfig(TranslatedDecoderConfig):
     """Fields every rotary decoder here translates; a subclass adds its own, says what its
     graph does differently (`layout`) and may add checks (`check`). Every architecture keeps
     the base's encodings: verified in float32 on the CPU only (docs/LLAMA_STYLE.md)."""
@@ -120,15 +120,6 @@ class RotaryDecoderConfig(TranslatedDecoderConfig):
     # head_dim is hidden_size // num_heads, so a remainder is refused.
     HEADS_SPLIT_HIDDEN: ClassVar[bool] = False
 
-    vocab_size: int
-    max_positions: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    intermediate_size: int
-    activation: str
     rope_theta: float
     partial_rotary_factor: float
 

@@ -1,10 +1,7 @@
 """StableLM (`StableLmForCausalLM`: stablelm-3b-4e1t, stablelm-2-1_6b, stablelm-zephyr-3b, ...):
 LayerNorms with bias, GQA attention with partial rotary, optional q/k biases and per-head q/k
 LayerNorms, a gated MLP, and attention and MLP either one after the other (the default) or side
-by side on one LayerNorm (`use_parallel_residual`).
-
-Weights keep the checkpoint's names without the `model.` prefix.
-"""
+by side on one LayerNorm (`use_parallel_residual`)."""
 
 from __future__ import annotations
 
@@ -12,21 +9,14 @@ from dataclasses import dataclass
 
 from common.config import INTERMEDIATE, KV_HEADS, NORM_EPS, Field, size_fields
 from common.decoder import DecoderPipelineModel
-from common.mapping import MappingTable, Row
 
 from .layers import RotaryDecoder
-from .registration import rotary_architecture
-from .rotary_config import (
-    ROPE_REFUSALS,
-    Layout,
-    RotaryDecoderConfig,
-    activation_refusal,
-    rope_fields,
-)
+from .registration import LAYER, layer_with_bias, model_table, rotary_architecture, with_bias
+from .rotary_config import ROPE_REFUSALS, Layout, RotaryConfig, activation_refusal, rope_fields
 
 
 @dataclass(kw_only=True)
-class StableLmConfig(RotaryDecoderConfig):
+class StableLmConfig(RotaryConfig):
     HEADS_SPLIT_HIDDEN = True
     # Hugging Face's StableLmConfig defaults are the defaults here.
     FIELDS = (
@@ -63,40 +53,16 @@ class StableLmConfig(RotaryDecoderConfig):
         )
 
 
-_LAYER = "layers.{layer}."
-STABLELM_TABLE = MappingTable(
-    rows=(
-        Row("embed_tokens.weight", "embed_tokens.weight"),
-        *(
-            Row(f"{_LAYER}{name}.{part}", f"{_LAYER}{name}.{part}")
-            for name in (
-                "input_layernorm",
-                "post_attention_layernorm",
-                "self_attn.q_proj",
-                "self_attn.k_proj",
-                "self_attn.v_proj",
-            )
-            for part in ("weight", "bias")
-        ),
-        Row(f"{_LAYER}self_attn.o_proj.weight", f"{_LAYER}self_attn.o_proj.weight"),
-        *(
-            Row(
-                f"{_LAYER}self_attn.{qk}_layernorm.norms.{{head}}.weight",
-                f"{_LAYER}self_attn.{qk}_layernorm.norms.{{head}}.weight",
-            )
-            for qk in ("q", "k")
-        ),
-        *(
-            Row(f"{_LAYER}mlp.{name}.weight", f"{_LAYER}mlp.{name}.weight")
-            for name in ("gate_proj", "up_proj", "down_proj")
-        ),
-        Row("norm.weight", "norm.weight"),
-        Row("norm.bias", "norm.bias"),
-        Row("lm_head.weight", "lm_head.weight"),
-    ),
-    strip_prefixes=("model.",),
-    ignore=(f"{_LAYER}self_attn.rotary_emb.inv_freq",),
-    optional_targets=("lm_head.weight",),
+STABLELM_TABLE = model_table(
+    "embed_tokens.weight",
+    *layer_with_bias("input_layernorm", "post_attention_layernorm"),
+    *layer_with_bias("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    f"{LAYER}self_attn.o_proj.weight",
+    f"{LAYER}self_attn.q_layernorm.norms.{{head}}.weight",
+    f"{LAYER}self_attn.k_layernorm.norms.{{head}}.weight",
+    *(f"{LAYER}mlp.{name}.weight" for name in ("gate_proj", "up_proj", "down_proj")),
+    *with_bias("norm"),
+    "lm_head.weight",
 )
 
 

@@ -1,10 +1,6 @@
-"""StarCoder2 (`Starcoder2ForCausalLM`: starcoder2-3b, -7b, -15b): pre-LayerNorm blocks with
-bias, GQA attention with full rotary, and a two-layer MLP with bias. Served sequences fit the
-sliding window (see `calculate_max_seq_len`), so attention is plain causal attention.
-
-Weights keep the checkpoint's names without the `model.` prefix (biases are present unless
-`use_bias` is false). The head is tied to the embedding unless the config says otherwise.
-"""
+"""StarCoder2 (`Starcoder2ForCausalLM`: starcoder2-3b, -7b, -15b): pre-LayerNorm blocks, GQA
+attention with full rotary, a two-layer MLP, biases unless `use_bias` is false. Served sequences
+fit the sliding window (`calculate_max_seq_len`), so attention is plain causal attention."""
 
 from __future__ import annotations
 
@@ -17,15 +13,14 @@ from common.arch_config import config_source, translate_hf_config
 from common.config import INTERMEDIATE, KV_HEADS, ConfigError, Field, size_fields
 from common.decoder import DecoderPipelineModel
 from common.logs import family_logger
-from common.mapping import MappingTable, Row
 
 from .layers import RotaryDecoder
-from .registration import rotary_architecture
+from .registration import layer_with_bias, model_table, rotary_architecture, with_bias
 from .rotary_config import (
     FULL_ROTARY_REFUSALS,
     ROPE_REFUSALS,
     Layout,
-    RotaryDecoderConfig,
+    RotaryConfig,
     activation_refusal,
     rope_fields,
 )
@@ -34,7 +29,7 @@ logger = family_logger(__name__)
 
 
 @dataclass(kw_only=True)
-class Starcoder2Config(RotaryDecoderConfig):
+class Starcoder2Config(RotaryConfig):
     HEADS_SPLIT_HIDDEN = True
     # Hugging Face's Starcoder2Config defaults are the defaults here.
     FIELDS = (
@@ -97,31 +92,13 @@ class Starcoder2Config(RotaryDecoderConfig):
         )
 
 
-_LAYER = "layers.{layer}."
-STARCODER2_TABLE = MappingTable(
-    rows=(
-        Row("embed_tokens.weight", "embed_tokens.weight"),
-        *(
-            Row(f"{_LAYER}{name}.{part}", f"{_LAYER}{name}.{part}")
-            for name in (
-                "input_layernorm",
-                "post_attention_layernorm",
-                "self_attn.q_proj",
-                "self_attn.k_proj",
-                "self_attn.v_proj",
-                "self_attn.o_proj",
-                "mlp.c_fc",
-                "mlp.c_proj",
-            )
-            for part in ("weight", "bias")
-        ),
-        Row("norm.weight", "norm.weight"),
-        Row("norm.bias", "norm.bias"),
-        Row("lm_head.weight", "lm_head.weight"),
-    ),
-    strip_prefixes=("model.",),
-    ignore=(f"{_LAYER}self_attn.rotary_emb.inv_freq",),
-    optional_targets=("lm_head.weight",),
+STARCODER2_TABLE = model_table(
+    "embed_tokens.weight",
+    *layer_with_bias("input_layernorm", "post_attention_layernorm"),
+    *layer_with_bias("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    *layer_with_bias("self_attn.o_proj", "mlp.c_fc", "mlp.c_proj"),
+    *with_bias("norm"),
+    "lm_head.weight",
 )
 
 
