@@ -59,10 +59,8 @@ def translate_hf_config(
 
 @dataclass(kw_only=True)
 class TranslatedDecoderConfig:
-    """Base of a decoder family's arch config.
-
-    Translated fields must include `num_layers`, `num_heads`, `num_kv_heads`, `head_dim` and
-    `max_positions`; the KV cache and the sequence-length bound are derived from them.
+    """Base of a decoder family's arch config: the fields every decoder translates (the KV
+    cache and the sequence-length bound are derived from them) and what MAX needs besides.
     """
 
     DEFAULT_ENCODING: ClassVar[SupportedEncoding] = "float32"
@@ -70,6 +68,15 @@ class TranslatedDecoderConfig:
     FIELDS: ClassVar[tuple[Field, ...]] = ()
     REFUSALS: ClassVar[tuple[Refusal, ...]] = ()
 
+    vocab_size: int
+    max_positions: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    activation: str
     dtype: DType
     devices: list[DeviceRef]
     kv_params: KVCacheParams

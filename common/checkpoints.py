@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 TokenizerStyle = Literal["gpt2", "roberta", "bert", "distilbert"]
@@ -47,37 +48,48 @@ _BUILTIN_SENTENCES = (
 )
 
 # Token strings per style, in id order: the first is id 0.
-_SPECIALS: dict[str, tuple[str, ...]] = {
-    "gpt2": ("<|endoftext|>",),
-    "roberta": ("<s>", "<pad>", "</s>", "<unk>", "<mask>"),
-    "bert": ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
-    "distilbert": ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
-}
+_SPECIALS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "gpt2": ("<|endoftext|>",),
+        "roberta": ("<s>", "<pad>", "</s>", "<unk>", "<mask>"),
+        "bert": ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+        "distilbert": ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+    }
+)
 # PreTrainedTokenizerFast keyword -> token, per style.
-_ROLES: dict[str, dict[str, str]] = {
-    "gpt2": {
-        "bos_token": "<|endoftext|>",
-        "eos_token": "<|endoftext|>",
-        "unk_token": "<|endoftext|>",
-    },
-    "roberta": {
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "sep_token": "</s>",
-        "cls_token": "<s>",
-        "unk_token": "<unk>",
-        "pad_token": "<pad>",
-        "mask_token": "<mask>",
-    },
-    "bert": {
+_BERT_ROLES = MappingProxyType(
+    {
         "unk_token": "[UNK]",
         "sep_token": "[SEP]",
         "pad_token": "[PAD]",
         "cls_token": "[CLS]",
         "mask_token": "[MASK]",
-    },
-}
-_ROLES["distilbert"] = _ROLES["bert"]
+    }
+)
+_ROLES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "gpt2": MappingProxyType(
+            {
+                "bos_token": "<|endoftext|>",
+                "eos_token": "<|endoftext|>",
+                "unk_token": "<|endoftext|>",
+            }
+        ),
+        "roberta": MappingProxyType(
+            {
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "sep_token": "</s>",
+                "cls_token": "<s>",
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "mask_token": "<mask>",
+            }
+        ),
+        "bert": _BERT_ROLES,
+        "distilbert": _BERT_ROLES,
+    }
+)
 _ALL_ROLES = (
     "bos_token",
     "eos_token",
@@ -88,12 +100,14 @@ _ALL_ROLES = (
     "mask_token",
 )
 # GPT-2 adds wte(token_type_ids) when given them and DistilBERT refuses them: only BERT gets them.
-_INPUT_NAMES: dict[str, list[str]] = {
-    "gpt2": ["input_ids", "attention_mask"],
-    "roberta": ["input_ids", "attention_mask"],
-    "bert": ["input_ids", "token_type_ids", "attention_mask"],
-    "distilbert": ["input_ids", "attention_mask"],
-}
+_INPUT_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "gpt2": ("input_ids", "attention_mask"),
+        "roberta": ("input_ids", "attention_mask"),
+        "bert": ("input_ids", "token_type_ids", "attention_mask"),
+        "distilbert": ("input_ids", "attention_mask"),
+    }
+)
 
 
 class ArchSpec(NamedTuple):
@@ -102,61 +116,80 @@ class ArchSpec(NamedTuple):
     config_class: str
     model_class: str
     tokenizer_style: TokenizerStyle
-    config_kwargs: dict[str, Any]
+    config_kwargs: Mapping[str, Any]
 
 
 # Shared tiny sizes: 64 hidden, 2 layers, 4 heads of 16, 128 positions.
-_DECODER = {
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 256,
-    "max_position_embeddings": 128,
-}
-_GQA = {**_DECODER, "num_key_value_heads": 2}
-_ENCODER = {**_DECODER, "type_vocab_size": 2}
+_DECODER = MappingProxyType(
+    {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+        "max_position_embeddings": 128,
+    }
+)
+_GQA = MappingProxyType({**_DECODER, "num_key_value_heads": 2})
+_ENCODER = MappingProxyType({**_DECODER, "type_vocab_size": 2})
 # RoBERTa positions start at pad_id + 1, so 128 tokens need 130 rows (as 512 need 514).
-_ROBERTA = {**_ENCODER, "max_position_embeddings": 130, "type_vocab_size": 1}
+_ROBERTA = MappingProxyType({**_ENCODER, "max_position_embeddings": 130, "type_vocab_size": 1})
 
-ARCHITECTURES: dict[str, ArchSpec] = {
-    "GPT2LMHeadModel": ArchSpec(
-        "GPT2Config",
-        "GPT2LMHeadModel",
-        "gpt2",
-        {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128},
-    ),
-    "GPTNeoXForCausalLM": ArchSpec("GPTNeoXConfig", "GPTNeoXForCausalLM", "gpt2", _DECODER),
-    "PhiForCausalLM": ArchSpec("PhiConfig", "PhiForCausalLM", "gpt2", _DECODER),
-    "Phi3ForCausalLM": ArchSpec("Phi3Config", "Phi3ForCausalLM", "gpt2", _GQA),
-    # Gemma's default head_dim is 256; keep heads * head_dim == hidden.
-    "GemmaForCausalLM": ArchSpec(
-        "GemmaConfig", "GemmaForCausalLM", "gpt2", {**_GQA, "head_dim": 16}
-    ),
-    "StableLmForCausalLM": ArchSpec("StableLmConfig", "StableLmForCausalLM", "gpt2", _GQA),
-    "Starcoder2ForCausalLM": ArchSpec("Starcoder2Config", "Starcoder2ForCausalLM", "gpt2", _GQA),
-    "GPTBigCodeForCausalLM": ArchSpec(
-        "GPTBigCodeConfig",
-        "GPTBigCodeForCausalLM",
-        "gpt2",
-        {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128, "multi_query": True},
-    ),
-    "LlamaForCausalLM": ArchSpec("LlamaConfig", "LlamaForCausalLM", "gpt2", _GQA),
-    "MistralForCausalLM": ArchSpec("MistralConfig", "MistralForCausalLM", "gpt2", _GQA),
-    "Qwen2ForCausalLM": ArchSpec("Qwen2Config", "Qwen2ForCausalLM", "gpt2", _GQA),
-    "BertModel": ArchSpec("BertConfig", "BertModel", "bert", _ENCODER),
-    "RobertaModel": ArchSpec("RobertaConfig", "RobertaModel", "roberta", _ROBERTA),
-    "XLMRobertaModel": ArchSpec("XLMRobertaConfig", "XLMRobertaModel", "roberta", _ROBERTA),
-    # Embeddings narrower than hidden exercise ELECTRA's projection.
-    "ElectraModel": ArchSpec(
-        "ElectraConfig", "ElectraModel", "bert", {**_ENCODER, "embedding_size": 32}
-    ),
-    "DistilBertModel": ArchSpec(
-        "DistilBertConfig",
-        "DistilBertModel",
-        "distilbert",
-        {"dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 256, "max_position_embeddings": 128},
-    ),
-}
+ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(
+    {
+        "GPT2LMHeadModel": ArchSpec(
+            "GPT2Config",
+            "GPT2LMHeadModel",
+            "gpt2",
+            MappingProxyType({"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128}),
+        ),
+        "GPTNeoXForCausalLM": ArchSpec("GPTNeoXConfig", "GPTNeoXForCausalLM", "gpt2", _DECODER),
+        "PhiForCausalLM": ArchSpec("PhiConfig", "PhiForCausalLM", "gpt2", _DECODER),
+        "Phi3ForCausalLM": ArchSpec("Phi3Config", "Phi3ForCausalLM", "gpt2", _GQA),
+        # Gemma's default head_dim is 256; keep heads * head_dim == hidden.
+        "GemmaForCausalLM": ArchSpec(
+            "GemmaConfig", "GemmaForCausalLM", "gpt2", MappingProxyType({**_GQA, "head_dim": 16})
+        ),
+        "StableLmForCausalLM": ArchSpec("StableLmConfig", "StableLmForCausalLM", "gpt2", _GQA),
+        "Starcoder2ForCausalLM": ArchSpec(
+            "Starcoder2Config", "Starcoder2ForCausalLM", "gpt2", _GQA
+        ),
+        "GPTBigCodeForCausalLM": ArchSpec(
+            "GPTBigCodeConfig",
+            "GPTBigCodeForCausalLM",
+            "gpt2",
+            MappingProxyType(
+                {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128, "multi_query": True}
+            ),
+        ),
+        "LlamaForCausalLM": ArchSpec("LlamaConfig", "LlamaForCausalLM", "gpt2", _GQA),
+        "MistralForCausalLM": ArchSpec("MistralConfig", "MistralForCausalLM", "gpt2", _GQA),
+        "Qwen2ForCausalLM": ArchSpec("Qwen2Config", "Qwen2ForCausalLM", "gpt2", _GQA),
+        "BertModel": ArchSpec("BertConfig", "BertModel", "bert", _ENCODER),
+        "RobertaModel": ArchSpec("RobertaConfig", "RobertaModel", "roberta", _ROBERTA),
+        "XLMRobertaModel": ArchSpec("XLMRobertaConfig", "XLMRobertaModel", "roberta", _ROBERTA),
+        # Embeddings narrower than hidden exercise ELECTRA's projection.
+        "ElectraModel": ArchSpec(
+            "ElectraConfig",
+            "ElectraModel",
+            "bert",
+            MappingProxyType({**_ENCODER, "embedding_size": 32}),
+        ),
+        "DistilBertModel": ArchSpec(
+            "DistilBertConfig",
+            "DistilBertModel",
+            "distilbert",
+            MappingProxyType(
+                {
+                    "dim": 64,
+                    "n_layers": 2,
+                    "n_heads": 4,
+                    "hidden_dim": 256,
+                    "max_position_embeddings": 128,
+                }
+            ),
+        ),
+    }
+)
 
 # HF's default init (std 0.02) gives near-flat logits; 0.2 makes greedy argmax margins usable.
 INITIALIZER_RANGE = 0.2
@@ -295,7 +328,7 @@ def build_tokenizer(
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         model_max_length=model_max_length,
-        model_input_names=_INPUT_NAMES[style],
+        model_input_names=list(_INPUT_NAMES[style]),
         **_ROLES[style],
     )
     out = Path(out_dir)
@@ -309,7 +342,7 @@ def build_tokenizer(
     config_file.write_text(json.dumps(tokenizer_config, indent=2) + "\n", encoding="utf-8")
     # transformers 5 no longer writes this file; older loaders and MAX tooling still read it.
     (out / "special_tokens_map.json").write_text(
-        json.dumps(_ROLES[style], indent=2) + "\n", encoding="utf-8"
+        json.dumps(dict(_ROLES[style]), indent=2) + "\n", encoding="utf-8"
     )
     return out
 

@@ -43,6 +43,20 @@ class Field:
     type: type | None = None
 
 
+def size_fields(
+    *, vocab_size: int, max_positions: int, hidden_size: int, num_layers: int, num_heads: int
+) -> tuple[Field, ...]:
+    """The sizes every decoder reads, under any of their Hugging Face names, with the
+    architecture's Hugging Face defaults."""
+    return (
+        Field("vocab_size", VOCAB, default=vocab_size, type=int),
+        Field("max_positions", POSITIONS, default=max_positions, type=int),
+        Field("hidden_size", HIDDEN, default=hidden_size, type=int),
+        Field("num_layers", LAYERS, default=num_layers, type=int),
+        Field("num_heads", HEADS, default=num_heads, type=int),
+    )
+
+
 @dataclass(frozen=True)
 class Refusal:
     """A Hugging Face setting we do not implement; `allowed` sees None when the key is absent."""
@@ -50,6 +64,11 @@ class Refusal:
     key: str
     allowed: Callable[[Any], bool]
     reason: str
+
+
+def is_false(value: object) -> bool:
+    """`Refusal.allowed` for a flag we implement only off (absent counts as off)."""
+    return not value
 
 
 class ConfigError(ValueError):

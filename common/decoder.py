@@ -1,7 +1,7 @@
 """What every KV-cached decoder family shares: batch inputs, batching, the pipeline model.
 
-A family's `batch_processor.py` and `model.py` subclass these and name their config and
-graph classes; the rest (ragged batching, per-token positions, compile and execute) is here.
+A family's `model.py` subclasses `DecoderPipelineModel` and names its config and graph classes;
+the rest (ragged batching, per-token positions, compile and execute) is here.
 """
 
 from __future__ import annotations
@@ -46,12 +46,11 @@ logger = logging.getLogger(__name__)
 
 
 def decoder_input_tree(
-    kv_params: KVCacheParamInterface, device: DeviceRef, *, with_positions: bool
+    kv_params: KVCacheParamInterface, device: DeviceRef
 ) -> OrderedDict[str, object]:
-    """The graph's named inputs: tokens, row offsets, logits count, [positions], KV cache."""
+    """The graph's named inputs: tokens, row offsets, logits count, positions, KV cache."""
     batch = ragged_batch_inputs(device)
-    if with_positions:
-        batch["positions"] = TensorType(DType.int64, shape=["total_seq_len"], device=device)
+    batch["positions"] = TensorType(DType.int64, shape=["total_seq_len"], device=device)
     return OrderedDict(batch=batch, kv=kv_params.get_symbolic_inputs())
 
 
@@ -82,21 +81,18 @@ class DecoderInputs(ModelInputs):
     tokens: Buffer
     input_row_offsets: Buffer
     return_n_logits: Buffer
-    positions: Buffer | None = None
+    positions: Buffer
 
     @property
     def buffers(self) -> tuple[Buffer, ...]:
-        batch = (self.tokens, self.input_row_offsets, self.return_n_logits)
-        if self.positions is not None:
-            batch += (self.positions,)
+        batch = (self.tokens, self.input_row_offsets, self.return_n_logits, self.positions)
         kv = tree.leaves(self.kv_cache_inputs) if self.kv_cache_inputs is not None else ()
         return (*batch, *kv)
 
 
 class DecoderBatchProcessor(SingleReplicaRaggedBatchProcessor[TextContext, DecoderInputs]):
-    """Ragged batching; adds per-token positions for families with learned position tables."""
-
-    needs_positions: ClassVar[bool] = False
+    """Ragged batching plus each token's position (a learned position table or rotary angles
+    are gathered by it)."""
 
     def prepare_initial_token_inputs(
         self,
@@ -109,14 +105,11 @@ class DecoderBatchProcessor(SingleReplicaRaggedBatchProcessor[TextContext, Decod
         )
         device = self.runtime.devices[0]
         tokens, row_offsets = build_single_replica_ragged_token_arrays(context_batch)
-        positions = None
-        if self.needs_positions:
-            positions = Buffer.from_numpy(token_positions(context_batch)).to(device)
         return DecoderInputs(
             tokens=Buffer.from_numpy(tokens).to(device),
             input_row_offsets=Buffer.from_numpy(row_offsets).to(device),
             return_n_logits=Buffer.from_numpy(np.array([return_n_logits], dtype=np.int64)),
-            positions=positions,
+            positions=Buffer.from_numpy(token_positions(context_batch)).to(device),
             kv_cache_inputs=kv_cache_inputs,
         )
 
@@ -127,10 +120,11 @@ class DecoderPipelineModel(
     """Compiles a family's graph module over the ragged-batch inputs and runs it.
 
     Subclasses set `model_config_cls` (whose `finalize(state_dict, return_logits)` completes
-    the config from the weights), `graph_cls` (a `max.nn` module taking that config, with an
-    `input_tree()` and `trace()`), and `batch_processor_cls`.
+    the config from the weights) and `graph_cls` (a `max.nn` module taking that config, with an
+    `input_tree()` and `trace()`).
     """
 
+    batch_processor_cls = DecoderBatchProcessor
     graph_cls: ClassVar[type[Any]]
     graph_name: ClassVar[str] = "decoder"
 

@@ -28,9 +28,7 @@ class PositionedDecoder(LogitsPostprocessMixin, Module):
     config: Any
 
     def input_tree(self) -> OrderedDict[str, object]:
-        return decoder_input_tree(
-            self.config.kv_params, self.config.devices[0], with_positions=True
-        )
+        return decoder_input_tree(self.config.kv_params, self.config.devices[0])
 
     def trace(
         self,

@@ -3,8 +3,11 @@ and the final check of a state dict against the graph that will bind it."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -19,7 +22,7 @@ from common.safe_load import check_safetensors
 logger = family_logger(__name__)
 
 # numpy has no bfloat16: such tensors travel as their 16-bit patterns (layout ops are exact).
-_BIT_VIEWS = {DType.bfloat16: DType.uint16}
+_BIT_VIEWS = MappingProxyType({DType.bfloat16: DType.uint16})
 
 
 def numpy_view(weight: WeightData) -> tuple[np.ndarray, DType]:
@@ -140,6 +143,39 @@ def adapt_checkpoint(
         },
         table,
     )
+
+
+@dataclass(frozen=True)
+class TableAdapter:
+    """A family's safetensors weight adapter (`weight_adapters=` of its registration).
+
+    It runs the mapping table named `table` in module `module`, looked up at call time so the
+    bring-up tools can swap a table for one run, and drops the stored head `tied_head` when the
+    config ties it to the embedding (`tie_word_embeddings`, `tied_by_default` where the config
+    lacks the key): Hugging Face ignores that copy, and so do we.
+    """
+
+    module: str
+    table: str
+    tied_head: str | None = None
+    tied_by_default: bool = False
+
+    def mapping_table(self) -> MappingTable:
+        return getattr(importlib.import_module(self.module), self.table)
+
+    def __call__(
+        self,
+        state_dict: Mapping[str, Weights],
+        huggingface_config: Any = None,
+        pipeline_config: Any = None,
+        **_: Any,
+    ) -> MappedWeights:
+        table = self.mapping_table()
+        weights = adapt_checkpoint(state_dict, table, pipeline_config=pipeline_config)
+        tied = getattr(huggingface_config, "tie_word_embeddings", self.tied_by_default)
+        if self.tied_head is not None and tied:
+            weights.pop(self.tied_head, None)
+        return weights
 
 
 def conform_to_graph(

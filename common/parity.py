@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,14 @@ from common.metrics import LogitMetrics, Thresholds, compare_logits, passes
 logger = logging.getLogger(__name__)
 
 # How each KV-cache strategy name sets up MAX 26.7 (manager env var, prefix caching flag).
-KV_STRATEGIES: dict[str, tuple[str, bool]] = {
-    "jenga-prefix": ("0", True),
-    "jenga-noprefix": ("0", False),
-    "legacy-prefix": ("1", True),
-    "legacy-noprefix": ("1", False),
-}
+KV_STRATEGIES: Mapping[str, tuple[str, bool]] = MappingProxyType(
+    {
+        "jenga-prefix": ("0", True),
+        "jenga-noprefix": ("0", False),
+        "legacy-prefix": ("1", True),
+        "legacy-noprefix": ("1", False),
+    }
+)
 
 
 @dataclass

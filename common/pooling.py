@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -25,14 +26,16 @@ from common.config import ConfigError
 # Modes this module implements, under sentence-transformers' own names.
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens")
 # Legacy boolean keys of a Pooling config, in sentence-transformers' concatenation order.
-LEGACY_MODE_KEYS = {
-    "pooling_mode_cls_token": "cls",
-    "pooling_mode_max_tokens": "max",
-    "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens": "weightedmean",
-    "pooling_mode_lasttoken": "lasttoken",
-}
+LEGACY_MODE_KEYS = MappingProxyType(
+    {
+        "pooling_mode_cls_token": "cls",
+        "pooling_mode_max_tokens": "max",
+        "pooling_mode_mean_tokens": "mean",
+        "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+        "pooling_mode_weightedmean_tokens": "weightedmean",
+        "pooling_mode_lasttoken": "lasttoken",
+    }
+)
 SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 # torch.nn.functional.normalize's default: x / max(||x||, eps).
 NORMALIZE_EPS = 1e-12

@@ -10,35 +10,38 @@ import json
 import math
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from common.config import ConfigError, load_config_json
 
 # safetensors dtype -> (bits per element, name as numpy / MAX DType print it)
-SAFETENSORS_DTYPES: dict[str, tuple[int, str]] = {
-    "BOOL": (8, "bool"),
-    "U8": (8, "uint8"),
-    "I8": (8, "int8"),
-    "U16": (16, "uint16"),
-    "I16": (16, "int16"),
-    "U32": (32, "uint32"),
-    "I32": (32, "int32"),
-    "U64": (64, "uint64"),
-    "I64": (64, "int64"),
-    "F16": (16, "float16"),
-    "BF16": (16, "bfloat16"),
-    "F32": (32, "float32"),
-    "F64": (64, "float64"),
-    "C64": (64, "complex64"),
-    "F8_E4M3": (8, "float8_e4m3fn"),
-    "F8_E5M2": (8, "float8_e5m2"),
-    "F8_E8M0": (8, "float8_e8m0fnu"),
-    "F6_E2M3": (6, "float6_e2m3fn"),
-    "F6_E3M2": (6, "float6_e3m2fn"),
-    "F4": (4, "float4_e2m1fn"),
-}
+SAFETENSORS_DTYPES: Mapping[str, tuple[int, str]] = MappingProxyType(
+    {
+        "BOOL": (8, "bool"),
+        "U8": (8, "uint8"),
+        "I8": (8, "int8"),
+        "U16": (16, "uint16"),
+        "I16": (16, "int16"),
+        "U32": (32, "uint32"),
+        "I32": (32, "int32"),
+        "U64": (64, "uint64"),
+        "I64": (64, "int64"),
+        "F16": (16, "float16"),
+        "BF16": (16, "bfloat16"),
+        "F32": (32, "float32"),
+        "F64": (64, "float64"),
+        "C64": (64, "complex64"),
+        "F8_E4M3": (8, "float8_e4m3fn"),
+        "F8_E5M2": (8, "float8_e5m2"),
+        "F8_E8M0": (8, "float8_e8m0fnu"),
+        "F6_E2M3": (6, "float6_e2m3fn"),
+        "F6_E3M2": (6, "float6_e3m2fn"),
+        "F4": (4, "float4_e2m1fn"),
+    }
+)
 
 # The safetensors format itself refuses headers above 100 MB; larger means a corrupt length.
 MAX_HEADER_BYTES = 100_000_000

@@ -1,13 +1,9 @@
 """Layout conversions between Hugging Face checkpoint tensors and per-projection graph weights.
 
-Two forms of every conversion:
-  - plain numpy functions with explicit keyword arguments (`split_qkv_contiguous(w, q_dim,
-    kv_dim)`), each paired with its inverse, for tests and export;
-  - `(array, ctx)` adapters (suffix `_rule`) that a `common.mapping.Row` names directly; they
-    read head counts from `ctx` (keys below) and return one array or a tuple (q, k, v).
-
-ctx keys read by the adapters: "num_heads", "num_kv_heads" (defaults to num_heads), "head_dim"
-(defaults to hidden_size // num_heads), "hidden_size", "intermediate_size" (optional).
+Only what a family or the mapping tests use: GPT-2's Conv1D transpose, and the contiguous
+fused-QKV split (with its inverse) both as a plain function and as an `(array, ctx)` row
+adapter (suffix `_rule`) that reads "num_heads", "num_kv_heads" (defaults to num_heads) and
+"head_dim" (defaults to hidden_size // num_heads) from `ctx`. `compose` chains row adapters.
 
 Weights are [out, in] like torch.nn.Linear; biases are 1-D [out]. Every split and fuse works on
 the leading (out) axis, so it serves both. Results are C-contiguous because MAX takes weights
@@ -21,7 +17,7 @@ run on the raw bits and hand back the input's kind (a MAX Buffer or torch tensor
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -178,150 +174,6 @@ def fuse_qkv_contiguous(q: Any, k: Any, v: Any) -> np.ndarray:
     return np.concatenate([q, k, v], axis=0)
 
 
-# --- per-head interleaved: [heads, 3, head_dim] along out (GPT-NeoX, BLOOM, Falcon-7B MHA) -----
-
-
-@_element_moves
-def split_qkv_interleaved(
-    w: Any, num_heads: int, head_dim: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """[heads*3*head_dim, ...] laid out per head as (q, k, v) -> q, k, v [heads*head_dim, ...]."""
-    array = as_numpy(w)
-    _check_out(
-        array,
-        3 * num_heads * head_dim,
-        "split_qkv_interleaved",
-        f"[{num_heads} heads, 3, {head_dim}]",
-    )
-    rest = array.shape[1:]
-    per_head = array.reshape(num_heads, 3, head_dim, *rest)
-    parts = (per_head[:, i].reshape(num_heads * head_dim, *rest) for i in range(3))
-    return _contiguous(*parts)
-
-
-@_element_moves
-def fuse_qkv_interleaved(q: Any, k: Any, v: Any, num_heads: int) -> np.ndarray:
-    """Inverse of split_qkv_interleaved."""
-    parts = [as_numpy(x) for x in (q, k, v)]
-    if not parts[0].shape == parts[1].shape == parts[2].shape:
-        raise ValueError(
-            "fuse_qkv_interleaved: q, k, v shapes differ: " + ", ".join(str(p.shape) for p in parts)
-        )
-    out = _out_dim(parts[0], "fuse_qkv_interleaved")
-    if out % num_heads:
-        raise ValueError(f"fuse_qkv_interleaved: out axis {out} not divisible by {num_heads} heads")
-    head_dim = out // num_heads
-    rest = parts[0].shape[1:]
-    stacked = np.stack([p.reshape(num_heads, head_dim, *rest) for p in parts], axis=1)
-    return stacked.reshape(3 * out, *rest)
-
-
-# --- multi-query: [q (all heads) | k (one head) | v (one head)] (GPTBigCode, Falcon-7B) --------
-
-
-@_element_moves
-def split_qkv_multi_query(
-    w: Any, num_heads: int, head_dim: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """[(heads+2)*head_dim, ...] -> q [heads*head_dim, ...], k and v [head_dim, ...]."""
-    array = as_numpy(w)
-    _check_out(
-        array,
-        (num_heads + 2) * head_dim,
-        "split_qkv_multi_query",
-        f"[q {num_heads}x{head_dim} | k {head_dim} | v {head_dim}]",
-    )
-    return split_qkv_contiguous(array, num_heads * head_dim, head_dim)
-
-
-@_element_moves
-def fuse_qkv_multi_query(q: Any, k: Any, v: Any) -> np.ndarray:
-    """Inverse of split_qkv_multi_query (a contiguous fuse with one k/v head)."""
-    return fuse_qkv_contiguous(q, k, v)
-
-
-# --- grouped fused: [kv_groups, q_per_kv + 2, head_dim] (Falcon new_decoder_architecture) ------
-
-
-@_element_moves
-def split_qkv_grouped(
-    w: Any, num_heads: int, num_kv_heads: int, head_dim: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per kv group (q heads of the group, k, v) -> q [heads*hd, ...], k and v [kv*hd, ...]."""
-    array = as_numpy(w)
-    if num_heads % num_kv_heads:
-        raise ValueError(
-            f"split_qkv_grouped: num_heads {num_heads} not divisible by num_kv_heads {num_kv_heads}"
-        )
-    q_per_kv = num_heads // num_kv_heads
-    _check_out(
-        array,
-        (num_heads + 2 * num_kv_heads) * head_dim,
-        "split_qkv_grouped",
-        f"[{num_kv_heads} groups, {q_per_kv} q + k + v, {head_dim}]",
-    )
-    rest = array.shape[1:]
-    grouped = array.reshape(num_kv_heads, q_per_kv + 2, head_dim, *rest)
-    q = grouped[:, :q_per_kv].reshape(num_heads * head_dim, *rest)
-    k = grouped[:, q_per_kv].reshape(num_kv_heads * head_dim, *rest)
-    v = grouped[:, q_per_kv + 1].reshape(num_kv_heads * head_dim, *rest)
-    return _contiguous(q, k, v)
-
-
-@_element_moves
-def fuse_qkv_grouped(q: Any, k: Any, v: Any, num_kv_heads: int) -> np.ndarray:
-    """Inverse of split_qkv_grouped."""
-    q, k, v = as_numpy(q), as_numpy(k), as_numpy(v)
-    if k.shape != v.shape:
-        raise ValueError(f"fuse_qkv_grouped: k shape {k.shape} != v shape {v.shape}")
-    kv_out = _out_dim(k, "fuse_qkv_grouped")
-    if kv_out % num_kv_heads:
-        raise ValueError(
-            f"fuse_qkv_grouped: k out axis {kv_out} not divisible by {num_kv_heads} kv heads"
-        )
-    head_dim = kv_out // num_kv_heads
-    q_out = _out_dim(q, "fuse_qkv_grouped")
-    if q_out % (num_kv_heads * head_dim):
-        raise ValueError(
-            f"fuse_qkv_grouped: q out axis {q_out} is not a multiple of "
-            f"{num_kv_heads} kv heads x head_dim {head_dim}"
-        )
-    rest = q.shape[1:]
-    q_per_kv = q_out // (num_kv_heads * head_dim)
-    grouped = np.concatenate(
-        [
-            q.reshape(num_kv_heads, q_per_kv, head_dim, *rest),
-            k.reshape(num_kv_heads, 1, head_dim, *rest),
-            v.reshape(num_kv_heads, 1, head_dim, *rest),
-        ],
-        axis=1,
-    )
-    return grouped.reshape(q_out + 2 * kv_out, *rest)
-
-
-# --- fused gate/up MLP: [gate | up] (Phi-3 gate_up_proj) ---------------------------------------
-
-
-@_element_moves
-def split_gate_up(w: Any, intermediate_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """[2*intermediate, ...] -> gate, up [intermediate, ...] (gate first, as Phi-3's chunk(2))."""
-    array = as_numpy(w)
-    out = _out_dim(array, "split_gate_up")
-    size = out // 2 if intermediate_size is None else intermediate_size
-    _check_out(array, 2 * size, "split_gate_up", f"[gate {size} | up {size}]")
-    gate, up = np.split(array, 2, axis=0)
-    return _contiguous(gate, up)
-
-
-@_element_moves
-def fuse_gate_up(gate: Any, up: Any) -> np.ndarray:
-    """Inverse of split_gate_up."""
-    gate, up = as_numpy(gate), as_numpy(up)
-    if gate.shape != up.shape:
-        raise ValueError(f"fuse_gate_up: gate shape {gate.shape} != up shape {up.shape}")
-    return np.concatenate([gate, up], axis=0)
-
-
 # --- (array, ctx) adapters for mapping rows ----------------------------------------------------
 
 
@@ -348,35 +200,6 @@ def split_qkv_contiguous_rule(w: Any, ctx: Ctx) -> tuple[np.ndarray, ...]:
     return split_qkv_contiguous(w, heads * head_dim, kv_heads * head_dim)
 
 
-def split_qkv_interleaved_rule(w: Any, ctx: Ctx) -> tuple[np.ndarray, ...]:
-    """Row adapter: per-head (q, k, v) interleave, GPT-NeoX / BLOOM."""
-    heads, _, head_dim = _heads(ctx, "split_qkv_interleaved_rule")
-    return split_qkv_interleaved(w, heads, head_dim)
-
-
-def split_qkv_multi_query_rule(w: Any, ctx: Ctx) -> tuple[np.ndarray, ...]:
-    """Row adapter: [q | one k head | one v head], GPTBigCode multi_query."""
-    heads, _, head_dim = _heads(ctx, "split_qkv_multi_query_rule")
-    return split_qkv_multi_query(w, heads, head_dim)
-
-
-def split_qkv_grouped_rule(w: Any, ctx: Ctx) -> tuple[np.ndarray, ...]:
-    """Row adapter: Falcon new_decoder_architecture groups."""
-    heads, kv_heads, head_dim = _heads(ctx, "split_qkv_grouped_rule")
-    return split_qkv_grouped(w, heads, kv_heads, head_dim)
-
-
-def split_gate_up_rule(w: Any, ctx: Ctx) -> tuple[np.ndarray, ...]:
-    """Row adapter: [gate | up]; ctx["intermediate_size"] is checked when present."""
-    size = ctx.get("intermediate_size")
-    return split_gate_up(w, None if size is None else int(size))
-
-
-def transpose_conv1d_rule(w: Any, ctx: Ctx) -> np.ndarray:
-    """Row adapter: same as transpose_conv1d (which already takes ctx); named for symmetry."""
-    return transpose_conv1d(w)
-
-
 def compose(*transforms: Callable[[Any, Ctx], Any]) -> Callable[[Any, Ctx], Any]:
     """Chain row transforms left to right: compose(transpose_conv1d, split_qkv_contiguous_rule)."""
 
@@ -387,22 +210,3 @@ def compose(*transforms: Callable[[Any, Ctx], Any]) -> Callable[[Any, Ctx], Any]
 
     chained.__name__ = " then ".join(getattr(t, "__name__", repr(t)) for t in transforms)
     return chained
-
-
-def with_args(fn: Callable[..., Any], **ctx_keys: str) -> Callable[[Any, Ctx], Any]:
-    """Plain fn as a row transform: with_args(split_gate_up, intermediate_size="ffn")."""
-
-    def adapted(array: Any, ctx: Ctx) -> Any:
-        kwargs = {arg: _require(ctx, key, fn.__name__) for arg, key in ctx_keys.items()}
-        return fn(array, **kwargs)
-
-    adapted.__name__ = fn.__name__
-    return adapted
-
-
-@_element_moves
-def split_sizes(array: Any, sizes: Sequence[int]) -> tuple[np.ndarray, ...]:
-    """Split along the out axis into consecutive blocks of the given sizes (generic fused rows)."""
-    a = as_numpy(array)
-    _check_out(a, sum(sizes), "split_sizes", f"blocks {list(sizes)}")
-    return _contiguous(*np.split(a, np.cumsum(sizes)[:-1], axis=0))

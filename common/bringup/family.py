@@ -43,6 +43,13 @@ def _import_optional(name: str) -> ModuleType | None:
         raise
 
 
+def _table_adapter(adapter: Any) -> Any | None:
+    """The adapter as a `TableAdapter` (which names its table), or None for a plain function."""
+    from common.max_weights import TableAdapter
+
+    return adapter if isinstance(adapter, TableAdapter) else None
+
+
 def _architectures_in(module: ModuleType) -> list[Any]:
     from max.pipelines.lib import SupportedArchitecture
 
@@ -70,6 +77,8 @@ class Family:
     @property
     def weight_adapters(self) -> ModuleType:
         adapter = self.adapter
+        if _table_adapter(adapter) is not None:
+            return importlib.import_module(adapter.module)
         if adapter is not None:
             return importlib.import_module(adapter.__module__)
         module = _import_optional(f"{self.name}.weight_adapters")
@@ -99,7 +108,10 @@ class Family:
         if not tables:
             raise FamilyError(f"{module.__name__}: no module attribute is a MappingTable")
         adapter = self.adapter
-        names_used = getattr(getattr(adapter, "__code__", None), "co_names", ())
+        if _table_adapter(adapter) is not None:
+            names_used: tuple[str, ...] = (adapter.table,)
+        else:
+            names_used = getattr(getattr(adapter, "__code__", None), "co_names", ())
         named = [n for n in names_used if n in tables]
         chosen = named[0] if named else next(iter(tables))
         return chosen, tables[chosen]

@@ -8,9 +8,10 @@ identical prefixes (`common.parity.compare_with_hf`) against the encoding's thre
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from common.metrics import BFLOAT16, FLOAT32, Thresholds, compare_logits, failur
 from .family import Family, load_family
 from .inspection import hf_config_of
 
-THRESHOLDS: dict[str, Thresholds] = {"float32": FLOAT32, "bfloat16": BFLOAT16}
+THRESHOLDS: Mapping[str, Thresholds] = MappingProxyType({"float32": FLOAT32, "bfloat16": BFLOAT16})
 # Different lengths, so the ragged batch has rows of 1 to ~20 tokens.
 DEFAULT_PROMPTS = (
     "The",

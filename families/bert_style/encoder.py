@@ -8,8 +8,6 @@ attention weight and padded tokens are never pooled. Weight names are canonical 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from max.dtype import DType
 from max.graph import DeviceRef, TensorType, TensorValue, ops
@@ -20,14 +18,8 @@ from max.nn.norm import LayerNorm
 
 from common.pooling import pool_graph
 
-from .model_config import EncoderConfig
+from .model_config import ACTIVATIONS, EncoderConfig
 
-# Hugging Face activation names to the MAX op that computes the same function.
-ACTIVATIONS: dict[str, Callable[[TensorValue], TensorValue]] = {
-    "gelu": lambda x: ops.gelu(x),
-    "gelu_new": lambda x: ops.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: ops.gelu(x, approximate="tanh"),
-}
 # HF's additive mask value: the most negative float32, so a padded key's weight is exactly 0.
 MASKED = float(np.finfo(np.float32).min)
 

@@ -20,6 +20,7 @@ from max.pipelines.lib.config.model_config import _select_quantization_encoding
 from max.pipelines.modeling.config_enums import SupportedEncoding, supported_encoding_dtype
 from typing_extensions import Self
 
+from common.activations import activation_refusal, activation_table
 from common.config import (
     HEADS,
     HIDDEN,
@@ -31,6 +32,7 @@ from common.config import (
     ConfigError,
     Field,
     Refusal,
+    is_false,
     translate_config,
 )
 from common.logs import family_logger
@@ -38,8 +40,9 @@ from common.pooling import PoolingSpec, read_pooling_spec
 
 logger = family_logger(__name__)
 
-# Kept in step with `encoder.ACTIVATIONS` (tests check both name the same set).
-SUPPORTED_ACTIVATIONS = frozenset({"gelu", "gelu_new", "gelu_pytorch_tanh"})
+# The activations the encoder computes; any other is refused.
+ACTIVATIONS = activation_table("gelu", "gelu_new", "gelu_pytorch_tanh")
+SUPPORTED_ACTIVATIONS = frozenset(ACTIVATIONS)
 # Files a hub checkpoint's pooling is read from (the weights come through MAX itself).
 SENTENCE_TRANSFORMERS_FILES = (
     "modules.json",
@@ -47,18 +50,6 @@ SENTENCE_TRANSFORMERS_FILES = (
     "sentence_bert_config.json",
     "config_sentence_transformers.json",
 )
-
-
-def _is_false(value: object) -> bool:
-    return not value
-
-
-def _activation_refusal(key: str) -> Refusal:
-    return Refusal(
-        key,
-        lambda v: v is None or v in SUPPORTED_ACTIVATIONS,
-        f"supported activations: {', '.join(sorted(SUPPORTED_ACTIVATIONS))}",
-    )
 
 
 # BERT's layout, which RoBERTa, XLM-RoBERTa and ELECTRA share; defaults are BertConfig's.
@@ -82,9 +73,9 @@ _BERT_REFUSALS: tuple[Refusal, ...] = (
         lambda v: v in (None, "absolute"),
         "only absolute position embeddings are implemented (not relative_key[_query])",
     ),
-    Refusal("is_decoder", _is_false, "a BERT-style encoder used as a causal decoder"),
-    Refusal("add_cross_attention", _is_false, "cross-attention to another encoder"),
-    _activation_refusal("hidden_act"),
+    Refusal("is_decoder", is_false, "a BERT-style encoder used as a causal decoder"),
+    Refusal("add_cross_attention", is_false, "cross-attention to another encoder"),
+    activation_refusal("hidden_act", ACTIVATIONS),
 )
 
 
@@ -296,8 +287,8 @@ class DistilBertEncoderConfig(EncoderConfig):
     REFUSALS: ClassVar[tuple[Refusal, ...]] = (
         Refusal(
             "sinusoidal_pos_embds",
-            _is_false,
+            is_false,
             "sinusoidal position tables are not verified (every released DistilBERT learns them)",
         ),
-        _activation_refusal("activation"),
+        activation_refusal("activation", ACTIVATIONS),
     )

@@ -8,13 +8,8 @@ output_layer_norm. The BERT pooler (a tanh dense layer) is not part of a sentenc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from max.graph.weights import WeightData, Weights
-
 from common.mapping import MappingTable, Row
-from common.max_weights import adapt_checkpoint
+from common.max_weights import TableAdapter
 
 
 def _weight_and_bias(checkpoint: str, target: str) -> tuple[Row, Row]:
@@ -67,20 +62,6 @@ DISTILBERT_TABLE = MappingTable(
 )
 
 
-def convert_bert_state_dict(
-    state_dict: Mapping[str, Weights],
-    huggingface_config: Any = None,
-    pipeline_config: Any = None,
-    **_: Any,
-) -> dict[str, WeightData]:
-    """RoBERTa, XLM-RoBERTa, ELECTRA (and BERT) checkpoints."""
-    return adapt_checkpoint(state_dict, BERT_TABLE, pipeline_config=pipeline_config)
-
-
-def convert_distilbert_state_dict(
-    state_dict: Mapping[str, Weights],
-    huggingface_config: Any = None,
-    pipeline_config: Any = None,
-    **_: Any,
-) -> dict[str, WeightData]:
-    return adapt_checkpoint(state_dict, DISTILBERT_TABLE, pipeline_config=pipeline_config)
+# RoBERTa, XLM-RoBERTa, ELECTRA (and BERT) checkpoints.
+convert_bert_state_dict = TableAdapter(__name__, "BERT_TABLE")
+convert_distilbert_state_dict = TableAdapter(__name__, "DISTILBERT_TABLE")

@@ -8,10 +8,10 @@ from max.pipelines.kv_cache.memory_planner import PagedMemoryPlanner
 from max.pipelines.lib import SupportedArchitecture
 from max.pipelines.modeling.types import PipelineTask
 
+from common.decoder import DecoderBatchProcessor
 from common.tokenizer import CompletionTokenizer
 
 from . import weight_adapters
-from .batch_processor import GPT2BatchProcessor
 from .model import GPT2Model
 from .model_config import GPT2Config
 
@@ -33,6 +33,6 @@ gpt2_arch = SupportedArchitecture(
     weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_safetensor_state_dict},
     task=PipelineTask.TEXT_GENERATION,
     config=GPT2Config,
-    batching=GPT2BatchProcessor,
+    batching=DecoderBatchProcessor,
     memory_planner=PagedMemoryPlanner,
 )

@@ -4,8 +4,6 @@ pre-LayerNorm blocks with a two-layer MLP. Weight names follow the checkpoint's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from max.graph import TensorValue, ops
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
@@ -16,21 +14,7 @@ from max.nn.norm import LayerNorm
 from common.attention import paged_causal_attention
 from common.decoder_graph import PositionedDecoder
 
-from .model_config import GPT2Config
-
-# Hugging Face `activation_function` names to the MAX op that computes the same function.
-ACTIVATIONS: dict[str, Callable[[TensorValue], TensorValue]] = {
-    "gelu_new": lambda x: ops.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: ops.gelu(x, approximate="tanh"),
-    "gelu_fast": lambda x: ops.gelu(x, approximate="tanh"),
-    "gelu": lambda x: ops.gelu(x),
-    "quick_gelu": lambda x: ops.gelu(x, approximate="quick"),
-    "relu": ops.relu,
-    "silu": ops.silu,
-    "swish": ops.silu,
-    "tanh": ops.tanh,
-    "sigmoid": ops.sigmoid,
-}
+from .model_config import ACTIVATIONS, GPT2Config
 
 
 class GPT2Attention(Module):

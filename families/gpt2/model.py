@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from common.decoder import DecoderPipelineModel
 
-from .batch_processor import GPT2BatchProcessor
 from .gpt2 import GPT2
 from .model_config import GPT2Config
 
 
 class GPT2Model(DecoderPipelineModel):
     model_config_cls = GPT2Config
-    batch_processor_cls = GPT2BatchProcessor
     graph_cls = GPT2
     graph_name = "gpt2"

@@ -8,18 +8,16 @@ from typing import ClassVar
 
 from max.pipelines.modeling.config_enums import SupportedEncoding
 
+from common.activations import activation_refusal, activation_table
 from common.arch_config import TranslatedDecoderConfig
-from common.config import HEADS, HIDDEN, LAYERS, NORM_EPS, POSITIONS, VOCAB, Field, Refusal
+from common.config import NORM_EPS, Field, Refusal, is_false, size_fields
 
-# Kept in step with `gpt2.ACTIVATIONS` (tests check both name the same set).
-SUPPORTED_ACTIVATIONS = frozenset(
-    {"gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "quick_gelu", "relu", "silu",
-     "swish", "tanh", "sigmoid"}
+# The `activation_function` values the graph computes; any other is refused.
+ACTIVATIONS = activation_table(
+    "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "quick_gelu", "relu", "silu", "swish",
+    "tanh", "sigmoid",
 )
-
-
-def _is_false(value: object) -> bool:
-    return not value
+SUPPORTED_ACTIVATIONS = frozenset(ACTIVATIONS)
 
 
 @dataclass(kw_only=True)
@@ -31,11 +29,9 @@ class GPT2Config(TranslatedDecoderConfig):
 
     # Hugging Face's GPT2Config defaults are the defaults here.
     FIELDS: ClassVar[tuple[Field, ...]] = (
-        Field("vocab_size", VOCAB, default=50257, type=int),
-        Field("max_positions", POSITIONS, default=1024, type=int),
-        Field("hidden_size", HIDDEN, default=768, type=int),
-        Field("num_layers", LAYERS, default=12, type=int),
-        Field("num_heads", HEADS, default=12, type=int),
+        *size_fields(
+            vocab_size=50257, max_positions=1024, hidden_size=768, num_layers=12, num_heads=12
+        ),
         Field("num_kv_heads", derive=lambda f: f["num_heads"]),
         Field("head_dim", derive=lambda f: f["hidden_size"] // f["num_heads"]),
         Field("intermediate_size", ("n_inner",), derive=lambda f: 4 * f["hidden_size"], type=int),
@@ -53,14 +49,10 @@ class GPT2Config(TranslatedDecoderConfig):
     REFUSALS: ClassVar[tuple[Refusal, ...]] = (
         Refusal(
             "add_cross_attention",
-            _is_false,
+            is_false,
             "cross-attention to an encoder is not part of GPT2LMHeadModel decoding",
         ),
-        Refusal(
-            "activation_function",
-            lambda v: v is None or v in SUPPORTED_ACTIVATIONS,
-            f"supported activations: {', '.join(sorted(SUPPORTED_ACTIVATIONS))}",
-        ),
+        activation_refusal("activation_function", ACTIVATIONS),
         Refusal(
             "n_embd",
             lambda v: v is None or v > 0,
@@ -68,15 +60,6 @@ class GPT2Config(TranslatedDecoderConfig):
         ),
     )
 
-    vocab_size: int
-    max_positions: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    intermediate_size: int
-    activation: str
     layer_norm_eps: float
     scale_attn_weights: bool
     scale_attn_by_inverse_layer_idx: bool

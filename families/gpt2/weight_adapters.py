@@ -7,13 +7,8 @@ fused as one [3 * hidden, hidden] projection), and the causal-mask buffers that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from max.graph.weights import WeightData, Weights
-
 from common.mapping import MappingTable, Row
-from common.max_weights import adapt_checkpoint
+from common.max_weights import TableAdapter
 from common.transforms import transpose_conv1d
 
 GPT2_TABLE = MappingTable(
@@ -42,14 +37,7 @@ GPT2_TABLE = MappingTable(
 )
 
 
-def convert_safetensor_state_dict(
-    state_dict: Mapping[str, Weights],
-    huggingface_config: Any = None,
-    pipeline_config: Any = None,
-    **_: Any,
-) -> dict[str, WeightData]:
-    weights = adapt_checkpoint(state_dict, GPT2_TABLE, pipeline_config=pipeline_config)
-    if getattr(huggingface_config, "tie_word_embeddings", True):
-        # A tied head is wte; Hugging Face ignores a stored copy, and so do we.
-        weights.pop("lm_head.weight", None)
-    return weights
+# A tied head is wte.
+convert_safetensor_state_dict = TableAdapter(
+    __name__, "GPT2_TABLE", tied_head="lm_head.weight", tied_by_default=True
+)

@@ -1,79 +1,215 @@
-"""Graph pieces every rotary decoder here shares: activations, rotary attention over the paged
-KV cache, and the decoder module's inputs and tracing (tokens, positions, KV cache)."""
+"""The one graph every rotary decoder here runs, built from `max.nn`: blocks of rotary
+attention over the paged KV cache and an MLP. What an architecture does differently (norm kind,
+QKV layout, q/k norms, residual order, MLP kind, embedding scale) comes from its config's
+`Layout`; module names are the checkpoint's, so weights keep their Hugging Face names."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from typing import NamedTuple, TypeVar
 
 from max.graph import TensorValue, ops
+from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
+from max.nn.layer import LayerList, Module
+from max.nn.linear import Linear
+from max.nn.norm import LayerNorm, RMSNorm
 
 from common.attention import paged_causal_attention
 from common.decoder_graph import PositionedDecoder
 from common.rotary import RotaryTable, apply_rotary
 
-from .rotary_config import RotaryDecoderConfig
+from .rotary_config import ACTIVATIONS, RotaryConfig
 
-# Hugging Face activation names to the MAX op that computes the same function.
-ACTIVATIONS: dict[str, Callable[[TensorValue], TensorValue]] = {
-    "gelu": lambda x: ops.gelu(x),
-    "gelu_new": lambda x: ops.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: ops.gelu(x, approximate="tanh"),
-    "gelu_fast": lambda x: ops.gelu(x, approximate="tanh"),
-    "relu": ops.relu,
-    "silu": ops.silu,
-    "swish": ops.silu,
-}
+M = TypeVar("M", bound=Module)
 
 
-def rotary_table(config: RotaryDecoderConfig) -> RotaryTable:
-    """The model's cos/sin table, as long as the longest sequence it will serve."""
-    return RotaryTable(
-        config.rotary_dim, config.max_seq_len, config.rope_theta, config.devices[0]
-    )
+def named(parent: Module, name: str, child: M) -> M:
+    """`child`, registered first under the checkpoint's `name` (weights are named by path)."""
+    setattr(parent, name, child)
+    return child
+
+
+class Step(NamedTuple):
+    """What every block reads in one forward pass besides its input."""
+
+    rope: tuple[TensorValue, TensorValue]  # per-token cos and sin
+    kv_collection: PagedCacheValues
+    input_row_offsets: TensorValue
 
 
 def rotary_attention(
-    config: RotaryDecoderConfig,
-    layer: int,
-    *,
-    q: TensorValue,
-    k: TensorValue,
-    v: TensorValue,
-    rope: tuple[TensorValue, TensorValue],
-    kv_collection: PagedCacheValues,
-    input_row_offsets: TensorValue,
-    sliding_window: int | None = None,
+    config: RotaryConfig, layer: int, q: TensorValue, k: TensorValue, v: TensorValue, step: Step
 ) -> TensorValue:
     """Rotates q [tokens, heads, head_dim] and k [tokens, kv_heads, head_dim], then attends.
-
-    With `sliding_window` W, a token sees itself and the W - 1 tokens before it (Hugging Face's
-    sliding-window mask). Returns [tokens, heads * head_dim].
-    """
-    cos, sin = rope
+    Returns [tokens, heads * head_dim]. The one place the graph rotates (common.rotary)."""
+    cos, sin = step.rope
+    q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
     return paged_causal_attention(
         config.kv_params,
         layer=layer,
-        q=apply_rotary(q, cos, sin),
-        k=apply_rotary(k, cos, sin),
+        q=q,
+        k=k,
         v=v,
-        kv_collection=kv_collection,
-        input_row_offsets=input_row_offsets,
+        kv_collection=step.kv_collection,
+        input_row_offsets=step.input_row_offsets,
         scale=config.attention_scale,
-        sliding_window=sliding_window,
     )
 
 
-class RotaryDecoder(PositionedDecoder):
-    """Base of each architecture's top module: its inputs, tracing, and the rope table.
+def norm(config: RotaryConfig, dim: int, *, bias: bool = True) -> Module:
+    """The architecture's norm over `dim` channels."""
+    layout = config.layout
+    if layout.norm == "rms_plus_one":
+        # Gemma scales by (1 + weight), in float32 before casting back (as Hugging Face does).
+        return RMSNorm(
+            dim, config.dtype, eps=layout.norm_eps, weight_offset=1.0, multiply_before_cast=True
+        )
+    return LayerNorm(dim, config.devices, config.dtype, eps=layout.norm_eps, use_bias=bias)
 
-    A subclass builds its layers in `__init__` (after `super().__init__(config)`), sets `norm`
-    and `lm_head` for the logits, and implements `__call__(tokens, positions, kv_collection,
-    return_n_logits, input_row_offsets)`.
-    """
 
-    def __init__(self, config: RotaryDecoderConfig) -> None:
+def linear(config: RotaryConfig, in_dim: int, out_dim: int, bias: bool) -> Linear:
+    return Linear(in_dim, out_dim, config.dtype, config.devices[0], has_bias=bias)
+
+
+class NormPerHead(Module):
+    """A bias-free norm of its own for each head of x [tokens, heads, head_dim] (StableLM)."""
+
+    def __init__(self, config: RotaryConfig, num_heads: int) -> None:
+        super().__init__()
+        self.norms = LayerList(
+            [norm(config, config.head_dim, bias=False) for _ in range(num_heads)]
+        )
+
+    def __call__(self, x: TensorValue) -> TensorValue:
+        heads = ops.split(x, [1] * len(self.norms), axis=1)
+        return ops.concat([n(h) for n, h in zip(self.norms, heads, strict=True)], axis=1)
+
+
+def qk_norm(config: RotaryConfig, num_heads: int) -> Module:
+    if config.layout.qk_norm == "per_head":
+        return NormPerHead(config, num_heads)
+    return norm(config, config.head_dim)
+
+
+class RotaryAttention(Module):
+    """q, k, v projections (or one fused per-head projection), optional q/k norms, rotary
+    attention over the paged cache, output projection."""
+
+    def __init__(self, config: RotaryConfig, layer: int) -> None:
         super().__init__()
         self.config = config
-        self.rope = rotary_table(config)
+        self.layer = layer
+        layout = config.layout
+        hidden, bias = config.hidden_size, layout.qkv_bias
+        q_dim = config.num_heads * config.head_dim
+        kv_dim = config.num_kv_heads * config.head_dim
+        if layout.fused_qkv:
+            self.query_key_value = linear(config, hidden, 3 * q_dim, bias)
+        else:
+            self.q_proj = linear(config, hidden, q_dim, bias)
+            self.k_proj = linear(config, hidden, kv_dim, bias)
+            self.v_proj = linear(config, hidden, kv_dim, bias)
+        if layout.qk_norm is not None:
+            self.q_layernorm = qk_norm(config, config.num_heads)
+            self.k_layernorm = qk_norm(config, config.num_kv_heads)
+        self.out = named(self, layout.out_proj, linear(config, q_dim, hidden, layout.out_bias))
+
+    def __call__(self, x: TensorValue, step: Step) -> TensorValue:
+        config = self.config
+        heads, kv_heads, head_dim = config.num_heads, config.num_kv_heads, config.head_dim
+        if config.layout.fused_qkv:
+            # Rows are [heads, (q, k, v), head_dim]: split per head after projecting.
+            qkv = self.query_key_value(x).reshape((-1, heads, 3 * head_dim))
+            q, k, v = ops.split(qkv, [head_dim] * 3, axis=-1)
+        else:
+            q = self.q_proj(x).reshape((-1, heads, head_dim))
+            k = self.k_proj(x).reshape((-1, kv_heads, head_dim))
+            v = self.v_proj(x).reshape((-1, kv_heads, head_dim))
+        if config.layout.qk_norm is not None:
+            q, k = self.q_layernorm(q), self.k_layernorm(k)
+        return self.out(rotary_attention(config, self.layer, q, k, v, step))
+
+
+class RotaryMLP(Module):
+    """out(act(in(x))), or with three projections down(act(gate(x)) * up(x))."""
+
+    def __init__(self, config: RotaryConfig) -> None:
+        super().__init__()
+        layout = config.layout
+        hidden, inner, bias = config.hidden_size, config.intermediate_size, layout.mlp_bias
+        *ins, out = layout.mlp
+        self.projections = [named(self, name, linear(config, hidden, inner, bias)) for name in ins]
+        self.projections.append(named(self, out, linear(config, inner, hidden, bias)))
+        self.act = ACTIVATIONS[config.activation]
+
+    def __call__(self, x: TensorValue) -> TensorValue:
+        if len(self.projections) == 3:
+            gate, up, down = self.projections
+            return down(self.act(gate(x)) * up(x))
+        fc_in, fc_out = self.projections
+        return fc_out(self.act(fc_in(x)))
+
+
+class RotaryBlock(Module):
+    """Pre-norm attention and MLP, one after the other or side by side on the block input."""
+
+    def __init__(self, config: RotaryConfig, layer: int) -> None:
+        super().__init__()
+        self.layout = layout = config.layout
+        self.input_layernorm = norm(config, config.hidden_size)
+        self.attention = named(self, layout.attention, RotaryAttention(config, layer))
+        if not layout.one_norm:
+            self.post_attention_layernorm = norm(config, config.hidden_size)
+        self.mlp = RotaryMLP(config)
+
+    def __call__(self, x: TensorValue, step: Step) -> TensorValue:
+        h = self.input_layernorm(x)
+        attn = self.attention(h, step)
+        if not self.layout.parallel_residual:
+            h = x + attn
+            return h + self.mlp(self.post_attention_layernorm(h))
+        mlp = self.mlp(h if self.layout.one_norm else self.post_attention_layernorm(x))
+        # Summed in Hugging Face's order for the architecture.
+        return x + attn + mlp if self.layout.residual_first else attn + mlp + x
+
+
+class RotaryDecoder(PositionedDecoder):
+    """The top module: embedding, blocks, final norm, LM head (tied when the config says so)."""
+
+    def __init__(self, config: RotaryConfig) -> None:
+        super().__init__()
+        self.config = config
+        # cos/sin rows for every position served.
+        self.rope = RotaryTable(
+            config.rotary_dim, config.max_seq_len, config.rope_theta, config.devices[0]
+        )
         self.return_logits = config.return_logits
+        layout, hidden, device = config.layout, config.hidden_size, config.devices[0]
+        embedding = Embedding(config.vocab_size, hidden, config.dtype, device)
+        self.embedding = named(self, layout.embedding, embedding)
+        self.layers = LayerList([RotaryBlock(config, i) for i in range(config.num_layers)])
+        # `norm` and `lm_head` are the names LogitsPostprocessMixin reads.
+        self.norm = named(self, layout.final_norm, norm(config, hidden))
+        head = linear(config, hidden, config.vocab_size, layout.lm_head_bias)
+        self.lm_head = named(self, layout.lm_head, head)
+        if config.tie_word_embeddings:
+            self.lm_head.set_shared_weight("weight", embedding.weight)
+
+    def __call__(
+        self,
+        tokens: TensorValue,
+        positions: TensorValue,
+        kv_collection: PagedCacheValues,
+        return_n_logits: TensorValue,
+        input_row_offsets: TensorValue,
+    ) -> tuple[TensorValue, ...]:
+        step = Step(self.rope(positions), kv_collection, input_row_offsets)
+        h = self.embedding(tokens)
+        if self.config.layout.scale_embedding:
+            # The scale is rounded to the activation dtype first, as Hugging Face rounds it.
+            scale = math.sqrt(self.config.hidden_size)
+            h = h * ops.constant(scale, self.config.dtype, device=self.config.devices[0])
+        for layer in self.layers:
+            h = layer(h, step)
+        return self._postprocess_logits(h, input_row_offsets, return_n_logits)

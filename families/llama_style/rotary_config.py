@@ -1,20 +1,24 @@
 """What the rotary decoders' configs share: the fields every graph here reads, the rope keys
-and their refusals, and the activation names the graphs implement."""
+and refusals, the activations the graphs compute, and the `Layout` through which each
+architecture tells the one graph (layers.py) what it does differently."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from common import activations as shared_activations
+from common.activations import activation_table
 from common.arch_config import TranslatedDecoderConfig
-from common.config import ROPE_THETA, ConfigError, Refusal
+from common.config import ROPE_THETA, ConfigError, Field, Refusal
 from common.rotary import rotary_dim_of
 
-# Kept in step with `layers.ACTIVATIONS` (tests check both name the same set).
-SUPPORTED_ACTIVATIONS = frozenset(
-    {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish"}
+# The activations every graph here computes; any other is refused by name.
+ACTIVATIONS = activation_table(
+    "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish"
 )
+SUPPORTED_ACTIVATIONS = frozenset(ACTIVATIONS)
 
 # transformers 5 keeps rope settings under rope_parameters; older config.json files use these.
 ROPE_THETA_KEYS = (*ROPE_THETA, "rotary_emb_base")
@@ -23,6 +27,16 @@ PARTIAL_ROTARY_KEYS = (
     "partial_rotary_factor",
     "rotary_pct",
 )
+
+
+def rope_fields(*, partial_rotary_factor: float) -> tuple[Field, ...]:
+    """rope_theta (10000 in every Hugging Face config here) and the rotated share of a head."""
+    return (
+        Field("rope_theta", ROPE_THETA_KEYS, default=10000.0, type=float),
+        Field(
+            "partial_rotary_factor", PARTIAL_ROTARY_KEYS, default=partial_rotary_factor, type=float
+        ),
+    )
 
 
 def _is_default_rope_type(value: Any) -> bool:
@@ -59,34 +73,63 @@ FULL_ROTARY_REFUSALS: tuple[Refusal, ...] = tuple(
 
 
 def activation_refusal(key: str) -> Refusal:
-    return Refusal(
-        key,
-        lambda v: v is None or v in SUPPORTED_ACTIVATIONS,
-        f"supported activations: {', '.join(sorted(SUPPORTED_ACTIVATIONS))}",
-    )
+    """Refuses, by config key, an activation the graphs do not compute."""
+    return shared_activations.activation_refusal(key, ACTIVATIONS)
 
 
-def is_false(value: object) -> bool:
-    return not value
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    """What one architecture's graph does differently. Module names are the checkpoint's (less
+    its prefix), so the mapping tables keep Hugging Face's names."""
+
+    embedding: str = "embed_tokens"
+    attention: str = "self_attn"
+    out_proj: str = "o_proj"
+    # Two names: out(act(in(x))); three: down(act(gate(x)) * up(x)).
+    mlp: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
+    final_norm: str = "norm"
+    lm_head: str = "lm_head"
+
+    norm_eps: float
+    # LayerNorm with bias, or Gemma's RMSNorm scaling by (1 + weight) in float32.
+    norm: Literal["layer", "rms_plus_one"] = "layer"
+    # One `query_key_value` projection laid out [heads, (q, k, v), head_dim] (GPT-NeoX).
+    fused_qkv: bool = False
+    qkv_bias: bool = False
+    out_bias: bool = False
+    mlp_bias: bool = False
+    lm_head_bias: bool = False
+    # LayerNorm of q and k heads: one for all (Phi), or one per head without bias (StableLM).
+    qk_norm: Literal["shared", "per_head"] | None = None
+    # Attention and MLP side by side on the block input, rather than one after the other.
+    parallel_residual: bool = False
+    # Parallel blocks whose MLP reads the attention's norm (no post-attention norm).
+    one_norm: bool = False
+    # Parallel sums in Hugging Face's order: x + attn + mlp (StableLM) or attn + mlp + x.
+    residual_first: bool = False
+    # Embeddings times sqrt(hidden_size), rounded to the activation dtype (Gemma).
+    scale_embedding: bool = False
 
 
 @dataclass(kw_only=True)
-class RotaryDecoderConfig(TranslatedDecoderConfig):
-    """Fields every rotary decoder here translates; a subclass adds its own knobs."""
+class RotaryConfig(TranslatedDecoderConfig):
+    """Fields every rotary decoder here translates; a subclass adds its own, says what its
+    graph does differently (`layout`) and may add checks (`check`). Every architecture keeps
+    the base's encodings: verified in float32 on the CPU only (docs/LLAMA_STYLE.md)."""
 
-    vocab_size: int
-    max_positions: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    intermediate_size: int
-    activation: str
+    # head_dim is hidden_size // num_heads, so a remainder is refused.
+    HEADS_SPLIT_HIDDEN: ClassVar[bool] = False
+
     rope_theta: float
     partial_rotary_factor: float
 
     def __post_init__(self) -> None:
+        if self.HEADS_SPLIT_HIDDEN and self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"config.json: hidden_size ({self.hidden_size}) must be divisible by "
+                f"num_attention_heads ({self.num_heads})"
+            )
+        self.check()
         if self.num_heads % self.num_kv_heads:
             raise ConfigError(
                 f"config.json: num_attention_heads ({self.num_heads}) must be a multiple of "
@@ -97,6 +140,9 @@ class RotaryDecoderConfig(TranslatedDecoderConfig):
         except ValueError as exc:
             raise ConfigError(f"config.json: {exc}") from exc
 
+    def check(self) -> None:
+        """The architecture's own consistency checks, before the shared ones."""
+
     @property
     def rotary_dim(self) -> int:
         return rotary_dim_of(self.head_dim, self.partial_rotary_factor)
@@ -104,3 +150,7 @@ class RotaryDecoderConfig(TranslatedDecoderConfig):
     @property
     def attention_scale(self) -> float:
         return self.head_dim**-0.5
+
+    @property
+    def layout(self) -> Layout:
+        raise NotImplementedError(f"{type(self).__name__} does not say its graph's Layout")

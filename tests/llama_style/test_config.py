@@ -13,13 +13,13 @@ from max.graph import DeviceRef
 from common.arch_config import translate_hf_config
 from common.config import ConfigError
 from families.llama_style import ARCHITECTURES
-from families.llama_style.gemma.model_config import GemmaConfig
-from families.llama_style.gpt_neox.model_config import GPTNeoXConfig
+from families.llama_style.gemma import GemmaConfig
+from families.llama_style.gpt_neox import GPTNeoXConfig
 from families.llama_style.layers import ACTIVATIONS
-from families.llama_style.phi.model_config import PhiConfig
+from families.llama_style.phi import PhiConfig
 from families.llama_style.rotary_config import SUPPORTED_ACTIVATIONS
-from families.llama_style.stablelm.model_config import StableLmConfig
-from families.llama_style.starcoder2.model_config import Starcoder2Config
+from families.llama_style.stablelm import StableLmConfig
+from families.llama_style.starcoder2 import Starcoder2Config
 
 # Registered architecture -> (our config class, Hugging Face's config class).
 CONFIG_CLASSES = {

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from common.mapping import IGNORED, MAPPED, WeightMappingError, apply_mapping, describe_mapping
-from families.llama_style.gemma.weight_adapters import GEMMA_TABLE
-from families.llama_style.gpt_neox.weight_adapters import GPT_NEOX_TABLE
-from families.llama_style.phi.weight_adapters import PHI_TABLE
-from families.llama_style.stablelm.weight_adapters import STABLELM_TABLE
-from families.llama_style.starcoder2.weight_adapters import STARCODER2_TABLE
+from families.llama_style.gemma import GEMMA_TABLE
+from families.llama_style.gpt_neox import GPT_NEOX_TABLE
+from families.llama_style.phi import PHI_TABLE
+from families.llama_style.stablelm import STABLELM_TABLE
+from families.llama_style.starcoder2 import STARCODER2_TABLE
 
 # As EleutherAI/pythia-70m stores layer 0 (transformers 4 kept the mask and rotary buffers).
 PYTHIA_NAMES = [

@@ -1,1 +1,0 @@
-"""Gemma (`GemmaForCausalLM`: gemma-2b, gemma-7b, gemma-1.1, CodeGemma)."""

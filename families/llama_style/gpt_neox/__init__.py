@@ -1,1 +1,0 @@
-"""GPT-NeoX (`GPTNeoXForCausalLM`: Pythia, GPT-NeoX-20B, RedPajama-INCITE, ...)."""

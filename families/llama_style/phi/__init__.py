@@ -1,1 +1,0 @@
-"""Phi (`PhiForCausalLM`: phi-1, phi-1.5, phi-2)."""

@@ -1,1 +1,0 @@
-"""StarCoder2 (`Starcoder2ForCausalLM`: starcoder2-3b, -7b, -15b)."""
