@@ -41,6 +41,20 @@ def running_server(
     model_path: Path | str, family: str, *args: str, log: Path, env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """Yields the server's base URL once /health answers; stops it afterwards."""
+    with server_process(model_path, family, *args, log=log, env=env) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def server_process(
+    model_path: Path | str,
+    family: str,
+    *args: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    devices: str = "cpu",
+) -> Iterator[tuple[str, int]]:
+    """`max serve` on `devices`: yields (base URL, server pid) once /health answers."""
     port = free_port()
     # Each server also binds a metrics port (8001 by default): give it a free one too, so
     # servers can run side by side; and no remote telemetry from tests.
@@ -51,7 +65,7 @@ def running_server(
     }
     cmd = [
         *max_cli(), "serve", "--custom-architectures", family, "--model-path", str(model_path),
-        "--devices", "cpu", "--host", "127.0.0.1", "--port", str(port), *args,
+        "--devices", devices, "--host", "127.0.0.1", "--port", str(port), *args,
     ]
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -70,7 +84,7 @@ def running_server(
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"max serve not ready in {READY_TIMEOUT_S}s; see {log}")
                 time.sleep(1)
-            yield base
+            yield base, proc.pid
         finally:
             proc.send_signal(signal.SIGINT)
             try:

@@ -69,3 +69,18 @@ def test_support_page_is_generated_from_the_results_files():
     assert gpu_results.replace_table(text, gpu_results.table()) == text, (
         "docs/SUPPORT.md is out of date: run python tools/gpu_results.py table"
     )
+
+
+def test_table_shows_a_size_checklist_record(tmp_path):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    size = {
+        "test": "tests/gpu/test_gpu_gpt2_sizes.py::t[gpt2-xl]", "card": "NVIDIA H200",
+        "family": "gpt2", "architecture": "GPT2LMHeadModel", "config": "gpt2-xl",
+        "encoding": "float32", "kv": "jenga-prefix", "ok": True, "ready_s": 151.2,
+        "memory_mib": 9000.0, "weights_mib": 6084.0, "streamed_chunks": 33,
+    }
+    (folder / "0.json").write_text(json.dumps(size))
+    gpu_results.merge(folder, commit="abc123", command="c", out_dir=tmp_path)
+    line = next(x for x in gpu_results.table(tmp_path).splitlines() if "gpt2-xl" in x)
+    assert "| pass |" in line and "ready in 151 s" in line and "weights 6084 MiB" in line

@@ -47,6 +47,11 @@ def merge(records: Path, *, commit: str, command: str, out_dir: Path = RESULTS) 
 
 
 def _figure(entry: dict) -> str:
+    if "ready_s" in entry:
+        return (
+            f"serves: ready in {entry['ready_s']:.0f} s, GPU memory {entry['memory_mib']:.0f} MiB "
+            f"(weights {entry['weights_mib']:.0f} MiB), {entry['streamed_chunks']} streamed chunks"
+        )
     if "attempts" not in entry and "max_error" not in entry:
         return "; ".join(entry.get("problems", []))[:200]
     if "attempts" in entry:

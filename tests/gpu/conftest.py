@@ -49,6 +49,8 @@ def item_family(item: pytest.Item) -> str | None:
         return params["case"].family.split(".")[-1]
     if "architecture" in params:
         return "bert_style"
+    if "size" in params:
+        return "gpt2"
     return None
 
 
@@ -119,7 +121,7 @@ def record(request: pytest.FixtureRequest) -> Iterator[Callable[..., None]]:
         write(
             family=item_family(request.node),
             architecture=case.architecture if case else params.get("architecture"),
-            config=case.config if case else "defaults",
+            config=case.config if case else params.get("size", "defaults"),
             encoding=params.get("encoding"),
             kv=params.get("kv", "none"),
             ok=False,
