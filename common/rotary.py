@@ -2,8 +2,11 @@
 
 The cos/sin table is built once in numpy the way Hugging Face's default rope does it (float32
 inverse frequencies, float32 angles `position * inv_freq`, then cos and sin) and enters the graph
-as a constant. Each token gathers its row by its position (the `positions` graph input, which
-counts cached tokens), so prefill, decode and prefix-cache hits all rotate alike.
+as a constant. The decoders hand it to MAX's fused rope kernel (`RotaryTable.freqs_cis`, used
+by `common.attention.paged_causal_attention`), which rotates q and the cached k at each token's
+position in its sequence, counting cached tokens, so prefill, decode and prefix-cache hits all
+rotate alike. `RotaryTable.__call__` and `apply_rotary` are the same rotation written as graph
+ops over a gathered table, the reference the tests and tools/gpu_ablate.py compare against.
 
 Rotation is Hugging Face's `rotate_half` ("NeoX style"): within the first `rotary_dim` channels
 of a head, channel i pairs with channel i + rotary_dim/2; channels past `rotary_dim` pass
@@ -69,13 +72,21 @@ class RotaryTable:
         self.theta = theta
         self.device = device
 
+    def freqs_cis(self) -> TensorValue:
+        """The table as MAX's rope kernels take it: [max_positions, rotary_dim] float32 on the
+        model's device, row p holding (cos, sin) of each frequency side by side. A kernel given
+        a float32 table rotates in float32 whatever the activations' dtype."""
+        cos_table, sin_table = rotary_tables(self.rotary_dim, self.max_positions, self.theta)
+        pairs = np.stack([cos_table, sin_table], axis=-1).reshape(self.max_positions, -1)
+        return ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(self.device)
+
     def __call__(
         self, positions: TensorValue, dtype: DType = DType.float32
     ) -> tuple[TensorValue, TensorValue]:
         """Per-token cos and sin [tokens, 1, rotary_dim // 2] in `dtype`, broadcast over heads.
 
-        `apply_rotary` rotates in this dtype. The families keep float32 in every encoding: a
-        rotation in bfloat16 loses the angle's precision at large positions.
+        `apply_rotary` rotates in this dtype; float32 keeps the angle's precision at large
+        positions, which bfloat16 loses.
         """
         cos_table, sin_table = rotary_tables(self.rotary_dim, self.max_positions, self.theta)
         out = []

@@ -1,6 +1,6 @@
 """Where a rotary decoder goes wrong on the GPU: the same step removed or replaced on both sides.
 
-    python tools/gpu_ablate.py ARCHITECTURE CONFIG ENCODING VARIANT [--kv KV]
+    python tools/gpu_ablate.py ARCHITECTURE CONFIG ENCODING VARIANT [--kv KV] [--override JSON]
 
 Builds the tests' tiny checkpoint (tests/llama_style/conftest.py), applies VARIANT to MAX's graph
 and, where the variant changes the model's function, to Hugging Face's too, then runs the GPU
@@ -8,17 +8,16 @@ suite's comparison (a ragged batch, 32 greedy steps, HF float32 teacher-forced o
 and prints one JSON line: MAX's logit error against HF float32 next to HF's own error in
 ENCODING. A variant that brings MAX's error down to HF's names the step at fault.
 
-Variants:
-  baseline       the graph as shipped
-  no-rotary      neither side rotates q and k (same function on both sides)
-  rotate-dtype   MAX rotates in the encoding's dtype instead of float32 (HF's own order)
-  rotate-half    MAX rotates Hugging Face's way: x * cos + rotate_half(x) * sin, full width
-  f32-norm       MAX's LayerNorm computed by hand in float32, cast back after
-  no-rotary-no-table   as no-rotary, and the cos/sin table is not built either
-  table-on-device      the cos/sin constants made on the GPU, not on the host and transferred
-  max-rope       MAX's own rope kernel (rope_ragged_with_position_ids, NeoX order) rotates
-  max-fused-rope k and v stored as they are, then MAX's fused_qk_ragged_rope rotates q and the
-                 cached k (MAX's own Llama-family path; partial rotary by a narrower table)
+Variants (the shipped graph rotates with MAX's fused rope kernel after storing k and v):
+  baseline        the graph as shipped
+  no-rotary       neither side rotates q and k (same function on both sides)
+  graph-rotation  the rotation as graph ops over a table gathered by position, in float32,
+                  before k is stored (common.rotary.apply_rotary; shipped until 2026-11-29)
+  rotate-dtype    graph-rotation in the encoding's dtype (HF's own order)
+  rotate-half     graph-rotation written as HF's x * cos + rotate_half(x) * sin
+  table-on-device graph-rotation with the cos/sin constants made on the GPU
+  max-rope        MAX's rope_ragged_with_position_ids kernel rotates, before k is stored
+  f32-norm        MAX's LayerNorm computed by hand in float32, cast back after
 Any variant takes --override '{"hidden_act": "gelu_new"}' etc. (config.json keys, both sides).
 """
 
@@ -34,17 +33,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VARIANTS = (
-    "baseline",
-    "no-rotary",
-    "rotate-dtype",
-    "rotate-half",
-    "f32-norm",
-    "no-rotary-no-table",
-    "table-on-device",
-    "max-rope",
-    "max-fused-rope",
-)
 HF_MODULES = {
     "GPTNeoXForCausalLM": "gpt_neox",
     "PhiForCausalLM": "phi",
@@ -54,10 +42,24 @@ HF_MODULES = {
 }
 
 
-def _rotate_dtype(x, cos, sin):
-    from common import rotary
+def _table(rope, positions, dtype=None):
+    """(cos, sin) rows gathered by position, as common.rotary.RotaryTable gives them."""
+    from max.dtype import DType
 
-    return rotary.apply_rotary(x, cos.cast(x.dtype), sin.cast(x.dtype))
+    return rope(positions, dtype or DType.float32)
+
+
+def _table_on_device(rope, positions):
+    from max.dtype import DType
+    from max.graph import ops
+
+    from common.rotary import rotary_tables
+
+    out = []
+    for table in rotary_tables(rope.rotary_dim, rope.max_positions, rope.theta):
+        constant = ops.constant(table, DType.float32, device=rope.device)
+        out.append(ops.unsqueeze(ops.gather(constant, positions, axis=0), 1))
+    return out[0], out[1]
 
 
 def _rotate_half(x, cos, sin):
@@ -76,6 +78,28 @@ def _rotate_half(x, cos, sin):
     return out.cast(x.dtype)
 
 
+def _max_rope(rope, positions):
+    """A rotation function over MAX's rope_ragged_with_position_ids kernel."""
+    from max.dtype import DType
+    from max.graph import ops
+    from max.nn.kernels import rope_ragged_with_position_ids
+
+    freqs = rope.freqs_cis()
+    ids = positions.cast(DType.uint32)
+
+    def rotate(x):
+        wide = x.cast(freqs.dtype)
+        rotary_dim = int(freqs.shape[-1])
+        out = rope_ragged_with_position_ids(
+            wide[:, :, :rotary_dim], freqs, ids, interleaved=False
+        )
+        if rotary_dim < int(x.shape[-1]):
+            out = ops.concat([out, wide[:, :, rotary_dim:]], axis=-1)
+        return out.cast(x.dtype)
+
+    return rotate
+
+
 def _f32_layer_norm(self, x):
     from max.dtype import DType
     from max.graph import ops
@@ -90,120 +114,105 @@ def _f32_layer_norm(self, x):
     return out.cast(x.dtype)
 
 
-def _table_on_device(self, positions, dtype=None):
-    from max.dtype import DType
-    from max.graph import ops
+def _graph_rotation(make_rotate):
+    """Patches the decoder to rotate q and k with graph ops before k is stored:
+    `make_rotate(rope_table, positions)` returns the function applied to q and to k."""
+    from common.attention import paged_causal_attention
+    from families.llama_style import layers
 
-    from common.rotary import rotary_tables
+    def decoder_call(self, tokens, positions, kv_collection, return_n_logits, offsets):
+        rotate = make_rotate(self.rope, positions)
+        step = layers.Step(rotate, kv_collection, offsets)
+        h = self.embedding(tokens)
+        if self.config.layout.scale_embedding:
+            import math
 
-    out = []
-    for table in rotary_tables(self.rotary_dim, self.max_positions, self.theta):
-        constant = ops.constant(table, DType.float32, device=self.device)
-        out.append(ops.unsqueeze(ops.gather(constant, positions, axis=0), 1))
-    return out[0], out[1]
+            from max.graph import ops
 
+            scale = math.sqrt(self.config.hidden_size)
+            h = h * ops.constant(scale, self.config.dtype, device=self.config.devices[0])
+        for layer in self.layers:
+            h = layer(h, step)
+        return self._postprocess_logits(h, offsets, return_n_logits)
 
-def _max_rope_table(self, positions, dtype=None):
-    """(positions as uint32, freqs_cis [max_positions, rotary_dim] as (cos, sin) pairs)."""
-    from max.dtype import DType
-    from max.graph import DeviceRef, ops
+    def attention(config, layer, q, k, v, step):
+        rotate = step.freqs_cis
+        return paged_causal_attention(
+            config.kv_params,
+            layer=layer,
+            q=rotate(q),
+            k=rotate(k),
+            v=v,
+            kv_collection=step.kv_collection,
+            input_row_offsets=step.input_row_offsets,
+            scale=config.attention_scale,
+        )
 
-    from common.rotary import rotary_tables
-
-    cos, sin = rotary_tables(self.rotary_dim, self.max_positions, self.theta)
-    pairs = np.stack([cos, sin], axis=-1).reshape(self.max_positions, self.rotary_dim)
-    freqs = ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(self.device)
-    return positions.cast(DType.uint32), freqs
-
-
-def _max_rope(x, positions, freqs):
-    from max.graph import ops
-    from max.nn.kernels import rope_ragged_with_position_ids
-
-    rotary_dim = int(freqs.shape[-1])
-    wide = x.cast(freqs.dtype)
-    rotated = rope_ragged_with_position_ids(
-        wide[:, :, :rotary_dim], freqs, positions, interleaved=False
-    )
-    if rotary_dim < int(x.shape[-1]):
-        rotated = ops.concat([rotated, wide[:, :, rotary_dim:]], axis=-1)
-    return rotated.cast(x.dtype)
+    layers.RotaryDecoder.__call__ = decoder_call
+    layers.rotary_attention = attention
 
 
-def _freqs_only(self, positions, dtype=None):
-    return _max_rope_table(self, positions)[1], None
+def _with_table(rotation, table=_table):
+    def make(rope, positions):
+        cos, sin = table(rope, positions)
+        return lambda x: rotation(x, cos, sin)
 
-
-def _fused_rope_attention(
-    config, layer, *, q, k, v, rope, kv_collection, input_row_offsets, sliding_window=None
-):
-    from max.dtype import DType
-    from max.graph import DeviceRef, ops
-    from max.nn.attention.mask_config import MHAMaskVariant
-    from max.nn.kernels import (
-        flash_attention_ragged,
-        fused_qk_ragged_rope,
-        store_k_cache_ragged,
-        store_v_cache_ragged,
-    )
-
-    freqs, _ = rope
-    layer_idx = ops.constant(layer, DType.uint32, device=DeviceRef.CPU())
-    store_k_cache_ragged(kv_collection, k, input_row_offsets, layer_idx)
-    store_v_cache_ragged(kv_collection, v, input_row_offsets, layer_idx)
-    q = fused_qk_ragged_rope(
-        config.kv_params, q, input_row_offsets, kv_collection, freqs, layer_idx, interleaved=False
-    )
-    out = flash_attention_ragged(
-        config.kv_params,
-        input=q,
-        kv_collection=kv_collection,
-        layer_idx=layer_idx,
-        input_row_offsets=input_row_offsets,
-        mask_variant=MHAMaskVariant.CAUSAL_MASK
-        if sliding_window is None
-        else MHAMaskVariant.SLIDING_WINDOW_CAUSAL_MASK,
-        scale=config.attention_scale,
-        local_window_size=-1 if sliding_window is None else sliding_window,
-    )
-    return out.reshape((q.shape[0], -1))
+    return make
 
 
 def apply_variant(variant: str, architecture: str) -> None:
     import importlib
 
-    from common.rotary import RotaryTable
+    from common.attention import paged_causal_attention
+    from common.rotary import apply_rotary
     from families.llama_style import layers
 
-    if variant == "no-rotary-no-table":
-        RotaryTable.__call__ = lambda self, positions, dtype=None: (None, None)
-    if variant in ("no-rotary", "no-rotary-no-table"):
-        layers.apply_rotary = lambda x, cos, sin: x
-        hf = importlib.import_module(
-            f"transformers.models.{HF_MODULES[architecture]}.modeling_{HF_MODULES[architecture]}"
-        )
-        hf.apply_rotary_pos_emb = lambda q, k, cos, sin, *a, **kw: (q, k)
-    elif variant == "rotate-dtype":
-        layers.apply_rotary = _rotate_dtype
-    elif variant == "rotate-half":
-        layers.apply_rotary = _rotate_half
-    elif variant == "table-on-device":
-        RotaryTable.__call__ = _table_on_device
-    elif variant == "max-rope":
-        RotaryTable.__call__ = _max_rope_table
-        layers.apply_rotary = _max_rope
-    elif variant == "max-fused-rope":
-        RotaryTable.__call__ = _freqs_only
-        import families.llama_style  # noqa: F401  (imports every architecture's graph module)
+    if variant == "no-rotary":
 
-        for module in list(sys.modules.values()):
-            name = getattr(module, "__name__", "")
-            if name.startswith("families.llama_style") and hasattr(module, "rotary_attention"):
-                module.rotary_attention = _fused_rope_attention
+        def no_rotation(config, layer, q, k, v, step):
+            return paged_causal_attention(
+                config.kv_params,
+                layer=layer,
+                q=q,
+                k=k,
+                v=v,
+                kv_collection=step.kv_collection,
+                input_row_offsets=step.input_row_offsets,
+                scale=config.attention_scale,
+            )
+
+        layers.rotary_attention = no_rotation
+        name = HF_MODULES[architecture]
+        hf = importlib.import_module(f"transformers.models.{name}.modeling_{name}")
+        hf.apply_rotary_pos_emb = lambda q, k, cos, sin, *a, **kw: (q, k)
+    elif variant == "graph-rotation":
+        _graph_rotation(_with_table(apply_rotary))
+    elif variant == "rotate-dtype":
+        _graph_rotation(
+            _with_table(lambda x, c, s: apply_rotary(x, c.cast(x.dtype), s.cast(x.dtype)))
+        )
+    elif variant == "rotate-half":
+        _graph_rotation(_with_table(_rotate_half))
+    elif variant == "table-on-device":
+        _graph_rotation(_with_table(apply_rotary, _table_on_device))
+    elif variant == "max-rope":
+        _graph_rotation(_max_rope)
     elif variant == "f32-norm":
         from max.nn.norm import LayerNorm
 
         LayerNorm.__call__ = _f32_layer_norm
+
+
+VARIANTS = (
+    "baseline",
+    "no-rotary",
+    "graph-rotation",
+    "rotate-dtype",
+    "rotate-half",
+    "table-on-device",
+    "max-rope",
+    "f32-norm",
+)
 
 
 def main() -> int:

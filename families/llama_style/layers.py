@@ -17,7 +17,7 @@ from max.nn.norm import LayerNorm, RMSNorm
 
 from common.attention import paged_causal_attention
 from common.decoder_graph import PositionedDecoder
-from common.rotary import RotaryTable, apply_rotary
+from common.rotary import RotaryTable
 
 from .rotary_config import ACTIVATIONS, RotaryConfig
 
@@ -33,7 +33,7 @@ def named(parent: Module, name: str, child: M) -> M:
 class Step(NamedTuple):
     """What every block reads in one forward pass besides its input."""
 
-    rope: tuple[TensorValue, TensorValue]  # per-token cos and sin
+    freqs_cis: TensorValue  # the rotary table, as MAX's rope kernel takes it
     kv_collection: PagedCacheValues
     input_row_offsets: TensorValue
 
@@ -41,10 +41,8 @@ class Step(NamedTuple):
 def rotary_attention(
     config: RotaryConfig, layer: int, q: TensorValue, k: TensorValue, v: TensorValue, step: Step
 ) -> TensorValue:
-    """Rotates q [tokens, heads, head_dim] and k [tokens, kv_heads, head_dim], then attends.
-    Returns [tokens, heads * head_dim]. The one place the graph rotates (common.rotary)."""
-    cos, sin = step.rope
-    q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+    """Attends q [tokens, heads, head_dim] to k, v [tokens, kv_heads, head_dim], rotating q
+    and k first. Returns [tokens, heads * head_dim]. The one place the graph rotates."""
     return paged_causal_attention(
         config.kv_params,
         layer=layer,
@@ -54,6 +52,7 @@ def rotary_attention(
         kv_collection=step.kv_collection,
         input_row_offsets=step.input_row_offsets,
         scale=config.attention_scale,
+        freqs_cis=step.freqs_cis,
     )
 
 
@@ -180,7 +179,7 @@ class RotaryDecoder(PositionedDecoder):
     def __init__(self, config: RotaryConfig) -> None:
         super().__init__()
         self.config = config
-        # cos/sin rows for every position served.
+        # cos/sin rows for every position served (the rope kernel finds each token's row).
         self.rope = RotaryTable(
             config.rotary_dim, config.max_seq_len, config.rope_theta, config.devices[0]
         )
@@ -204,7 +203,9 @@ class RotaryDecoder(PositionedDecoder):
         return_n_logits: TensorValue,
         input_row_offsets: TensorValue,
     ) -> tuple[TensorValue, ...]:
-        step = Step(self.rope(positions), kv_collection, input_row_offsets)
+        # Rotation positions come from the KV cache (cached tokens + index among the new ones),
+        # which is what `positions` holds; the graph input stays for the shared decoder inputs.
+        step = Step(self.rope.freqs_cis(), kv_collection, input_row_offsets)
         h = self.embedding(tokens)
         if self.config.layout.scale_embedding:
             # The scale is rounded to the activation dtype first, as Hugging Face rounds it.
