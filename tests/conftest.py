@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common.parity import KV_STRATEGIES, load_max_model  # noqa: E402
+from tooling.parity import KV_STRATEGIES, load_max_model  # noqa: E402
 
 SHAKESPEARE_MODEL = ROOT / "models" / "tiny-shakespeare-gpt2"
 SHAKESPEARE_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"

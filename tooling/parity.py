@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from common.metrics import LogitMetrics, Thresholds, compare_logits, passes
+from tooling.metrics import LogitMetrics, Thresholds, compare_logits, passes
 
 logger = logging.getLogger(__name__)
 
