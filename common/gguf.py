@@ -22,6 +22,7 @@ from max.graph import DeviceRef, Weight
 from max.graph.quantization import QuantizationEncoding
 from max.nn.embedding import Embedding
 from max.nn.linear import Linear
+from max.pipelines.lib.config.model_config import _select_quantization_encoding
 from max.pipelines.modeling.config_enums import SupportedEncoding, supported_encoding_quantization
 
 GGMLType = gguf.GGMLQuantizationType
@@ -89,6 +90,18 @@ def check_tensor_types(
         raise GGUFError(
             f"{path}: encoding {encoding} asks for {_GGML_OF[wanted].name} matmuls, but the "
             f"file stores no {_GGML_OF[wanted].name} tensor (types: {', '.join(found)})"
+        )
+
+
+def refuse_block_encoding(pipeline_config: Any, default: SupportedEncoding) -> None:
+    """A GGUF block encoding (q4_k...) asked of a float checkpoint (safetensors) is refused:
+    there are no blocks to run, and a float32 graph under a q4_k label would mislead."""
+    encoding = _select_quantization_encoding(pipeline_config.model, default)
+    if supported_encoding_quantization(encoding) is not None:
+        raise GGUFError(
+            f"{pipeline_config.model.model_path}: encoding {encoding} runs GGUF block weights, "
+            "but the weights are not a GGUF file; pass --weight-path FILE.gguf, or "
+            "--quantization-encoding float32"
         )
 
 

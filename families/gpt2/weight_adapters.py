@@ -18,7 +18,14 @@ from max.graph.weights import WeightData, Weights
 from max.pipelines.lib.config.model_config import _select_quantization_encoding
 
 from common.arch_config import config_source, translate_hf_config
-from common.gguf import check_metadata, check_tensor_types, gguf_files, read_gguf, tensor_types
+from common.gguf import (
+    check_metadata,
+    check_tensor_types,
+    gguf_files,
+    read_gguf,
+    refuse_block_encoding,
+    tensor_types,
+)
 from common.mapping import MappingTable, Row, apply_mapping
 from common.max_weights import MappedWeights, adapt_checkpoint
 from common.transforms import transpose_conv1d
@@ -57,6 +64,8 @@ def convert_safetensor_state_dict(
     pipeline_config: Any = None,
     **_: Any,
 ) -> dict[str, WeightData]:
+    if pipeline_config is not None:
+        refuse_block_encoding(pipeline_config, GPT2Config.DEFAULT_ENCODING)
     weights = adapt_checkpoint(state_dict, GPT2_TABLE, pipeline_config=pipeline_config)
     if getattr(huggingface_config, "tie_word_embeddings", True):
         # A tied head is wte; Hugging Face ignores a stored copy, and so do we.

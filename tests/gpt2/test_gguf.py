@@ -140,3 +140,15 @@ def test_metadata_disagreeing_with_config_is_refused(tmp_path):
             custom_architectures=[FAMILY],
             weight_path=[str(tmp_path / "gpt2-f16.gguf")],
         )
+
+
+def test_block_encoding_on_safetensors_is_refused(gpt2_checkpoints):
+    """Without --weight-path MAX finds no q4_k weights itself; with one, we refuse."""
+    path = gpt2_checkpoints["defaults"]
+    with pytest.raises(GGUFError, match=r"encoding q4_k runs GGUF block weights"):
+        load_max_model(
+            str(path),
+            custom_architectures=[FAMILY],
+            encoding="q4_k",
+            weight_path=[str(path / "model.safetensors")],
+        )
