@@ -40,11 +40,14 @@ NEW_TOKENS = 16
 SHARED_PREFIX = 50
 torch.set_num_threads(1)
 
-# MAX against the rounding emulation: equal up to float32 order, except where a value lands
-# within float32 noise of a rounding boundary and MAX and torch round it to neighbouring
-# 8-bit steps. Measured on these files: max rel 1.5e-2 after such a flip (Q4_K_M; 6.4e-3
-# Q6_K, 5.8e-3 Q4_0), 3e-7 without; two blocks' ffn_up swapped gives rel ~1.
-ROUNDED_ACTIVATIONS = Thresholds(max_rel=5e-2, min_cosine=0.999, max_kl=1e-2)
+# MAX against the rounding emulation: equal up to float32 summation order, except that a value
+# within float32 noise of a rounding boundary can round to the neighbouring 8-bit step, and
+# every later logit of that prompt moves. Such flips are expected a few times per run (some
+# 2.5e5 roundings, each inside a ~1e-5 window), so machines differ in where they fall.
+# Measured here: 3e-7 rel without a flip; rel 2.7e-2, cosine 0.9994, KL 6.5e-3 on Q4_K_M
+# with 9 of 16 steps after one (Q6_K 6.4e-3, Q4_0 5.8e-3). The limits allow a flip at the
+# first step (~4e-2) with room to spare; two blocks' ffn_up swapped gives rel 1.2.
+ROUNDED_ACTIVATIONS = Thresholds(max_rel=1e-1, min_cosine=0.995, max_kl=5e-2)
 # For the plain-oracle check only the greedy rule applies; logits differ by the rounding
 # itself (rel 5-9% on these random weights), which the emulated check accounts for.
 UNCHECKED = Thresholds(max_rel=np.inf, min_cosine=-1.0, max_kl=np.inf)
