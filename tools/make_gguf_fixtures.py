@@ -7,13 +7,14 @@ Both come from the llama.cpp that the llama-cpp-python sdist vendors (pinned bel
 The results are checked in (tests/gpt2/gguf, a few MB) so test runs never compile llama.cpp;
 `MANIFEST.json` records the tool version, the commands and each file's sha256.
 
-The checkpoint is random (tests/gpt2/conftest.py's recipe) at n_embd 256: llama.cpp's K-quants
-pack rows in blocks of 256 values (Q4_0 in blocks of 32), so a narrower GPT-2 cannot hold Q4_K.
+The checkpoints are random (tests/gpt2/conftest.py's recipe; `FIXTURE_SETS` below): the
+quantized one is 256 wide because llama.cpp's K-quants pack rows in blocks of 256 values
+(Q4_0 in blocks of 32), so a narrower GPT-2 cannot hold Q4_K.
 Its BPE tokenizer is not one llama.cpp knows by hash; it is byte-level BPE as GPT-2's, so the
 converter is told its pre-tokenizer is "gpt-2" (the name llama.cpp gives GPT-2's own).
 
     python tools/make_gguf_fixtures.py              # fetch + build llama-quantize, write files
-    python tools/make_gguf_fixtures.py --types F16 Q4_K_M Q4_0 Q6_K --out /tmp/gguf
+    python tools/make_gguf_fixtures.py --sets quantized --types Q4_0 Q6_K --out /tmp/gguf
 """
 
 from __future__ import annotations
@@ -35,16 +36,24 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from common.checkpoints import build_random_checkpoint  # noqa: E402
+from tests.gpt2.conftest import CONFIGS  # noqa: E402
 
 logger = logging.getLogger("make_gguf_fixtures")
 
 LLAMA_CPP_PYTHON = "0.3.36"
 CACHE = Path.home() / ".cache" / "max-hf-families" / f"llama-cpp-python-{LLAMA_CPP_PYTHON}"
 OUT = ROOT / "tests" / "gpt2" / "gguf"
-# What the checked-in files are; the test reads Q4_K_M (Q4_K plus Q6_K tensors) and F16.
-DEFAULT_TYPES = ("F16", "Q4_K_M")
 # n_ctx: llama.cpp's GPT-2 converter reads the context length from this legacy key.
-CONFIG = {"n_embd": 256, "n_head": 4, "n_layer": 2, "n_positions": 128, "n_ctx": 128}
+# "float": tests/gpt2/conftest.py's "defaults" checkpoint, so the F16 file runs the very graph
+# test_parity.py compiles (no second compile); 64 wide is too narrow for K-quants.
+# "quantized": 256 wide, the narrowest GPT-2 whose rows hold Q4_K blocks.
+FIXTURE_SETS: dict[str, tuple[dict[str, int], tuple[str, ...]]] = {
+    "float": ({**CONFIGS["defaults"], "n_ctx": CONFIGS["defaults"]["n_positions"]}, ("F16",)),
+    "quantized": (
+        {"n_embd": 256, "n_head": 4, "n_layer": 2, "n_positions": 128, "n_ctx": 128},
+        ("Q4_K_M",),
+    ),
+}
 SEED = 7
 # The files the MAX pipeline and the Hugging Face oracle read besides the GGUF.
 SIDE_FILES = (
@@ -96,14 +105,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def make_fixtures(out: Path, types: list[str], cache: Path) -> None:
+def make_fixtures(out: Path, config: dict[str, int], types: list[str], cache: Path) -> None:
     source = llama_cpp_sources(cache)
     quantize = build_quantize(source) if any(t not in ("F32", "F16") for t in types) else None
     out.mkdir(parents=True, exist_ok=True)
     commands = []
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = build_random_checkpoint(
-            "GPT2LMHeadModel", Path(tmp) / "hf", config_overrides=CONFIG, seed=SEED
+            "GPT2LMHeadModel", Path(tmp) / "hf", config_overrides=config, seed=SEED
         )
         for name in SIDE_FILES:
             shutil.copy(checkpoint / name, out / name)
@@ -129,7 +138,7 @@ def make_fixtures(out: Path, types: list[str], cache: Path) -> None:
     manifest = {
         "tools": f"llama.cpp vendored in llama-cpp-python {LLAMA_CPP_PYTHON} (PyPI sdist)",
         "checkpoint": {"recipe": "common.checkpoints.build_random_checkpoint",
-                       "architecture": "GPT2LMHeadModel", "config": CONFIG, "seed": SEED},
+                       "architecture": "GPT2LMHeadModel", "config": config, "seed": SEED},
         "commands": commands,
         "sha256": {p.name: sha256(p) for p in sorted(out.glob("*.gguf"))},
     }
@@ -138,14 +147,18 @@ def make_fixtures(out: Path, types: list[str], cache: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--types", nargs="+", default=list(DEFAULT_TYPES),
-                        help="F32, F16, or llama-quantize type names (Q4_K_M, Q4_0, Q6_K, ...)")
+    parser.add_argument("--out", type=Path, default=OUT, help="one folder per set is made here")
+    parser.add_argument("--sets", nargs="+", default=list(FIXTURE_SETS), choices=FIXTURE_SETS)
+    parser.add_argument("--types", nargs="+",
+                        help="instead of each set's own: F32, F16, or llama-quantize type names "
+                        "(Q4_K_M, Q4_0, Q6_K, ...)")
     parser.add_argument("--cache", type=Path, default=CACHE,
                         help="where the sdist is unpacked and llama-quantize built")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    make_fixtures(args.out, args.types, args.cache)
+    for name in args.sets:
+        config, types = FIXTURE_SETS[name]
+        make_fixtures(args.out / name, config, list(args.types or types), args.cache)
 
 
 if __name__ == "__main__":

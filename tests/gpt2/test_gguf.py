@@ -34,9 +34,12 @@ from tests.conftest import selected_kv_strategies
 from .conftest import FAMILY
 from .gguf_oracle import hf_gguf_model, round_activations_like_llama_cpp, swap_tensors
 
-GGUF_DIR = Path(__file__).parent / "gguf"
+# "float": the F16 file of conftest's "defaults" checkpoint, so its graph is test_parity's.
+# "quantized": 256 wide (K-quant rows are 256-value blocks), 128 positions.
+FLOAT_DIR = Path(__file__).parent / "gguf" / "float"
+QUANTIZED_DIR = Path(__file__).parent / "gguf" / "quantized"
 NEW_TOKENS = 16
-# Prompt plus new tokens must fit the fixture's 128 positions.
+# Prompt plus new tokens must fit the quantized fixture's 128 positions.
 SHARED_PREFIX = 50
 torch.set_num_threads(1)
 
@@ -62,8 +65,8 @@ def kv() -> str:
     return selected_kv_strategies("jenga-noprefix")[0]
 
 
-def max_gguf(max_models, path: Path, encoding: str, kv: str):
-    return max_models(GGUF_DIR, FAMILY, kv=kv, encoding=encoding, weight_path=[str(path)])
+def max_gguf(max_models, directory: Path, path: Path, encoding: str, kv: str):
+    return max_models(directory, FAMILY, kv=kv, encoding=encoding, weight_path=[str(path)])
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +74,12 @@ def swapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("gguf-swapped")
     return {
         "f16": swap_tensors(
-            GGUF_DIR / "gpt2-f16.gguf", out / "gpt2-f16.gguf",
+            FLOAT_DIR / "gpt2-f16.gguf", out / "gpt2-f16.gguf",
             "blk.0.ffn_down.weight", "blk.1.ffn_down.weight",
         ),
         # Q4_K_M keeps blk.1's ffn_down in Q6_K; the ffn_up pair are both Q4_K.
         "q4_k_m": swap_tensors(
-            GGUF_DIR / "gpt2-q4_k_m.gguf", out / "gpt2-q4_k_m.gguf",
+            QUANTIZED_DIR / "gpt2-q4_k_m.gguf", out / "gpt2-q4_k_m.gguf",
             "blk.0.ffn_up.weight", "blk.1.ffn_up.weight",
         ),
     }
@@ -86,21 +89,24 @@ def swapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_f16_file_matches_hugging_face(max_models, encoding, kv, swapped):
     if encoding != "float32":
         pytest.skip("GGUF float files run on the float32 graph")
-    hf = hf_gguf_model(GGUF_DIR, "gpt2-f16.gguf")
-    for path, should_pass in ((GGUF_DIR / "gpt2-f16.gguf", True), (swapped["f16"], False)):
-        run = max_greedy(max_gguf(max_models, path, "float32", kv), gguf_prompts(), NEW_TOKENS)
+    hf = hf_gguf_model(FLOAT_DIR, "gpt2-f16.gguf")
+    for path, should_pass in ((FLOAT_DIR / "gpt2-f16.gguf", True), (swapped["f16"], False)):
+        model = max_gguf(max_models, FLOAT_DIR, path, "float32", kv)
+        # 320 positions: test_parity's prompts, whose shared prefix spans more than a KV page.
+        run = max_greedy(model, ragged_prompts(512), NEW_TOKENS)
         report = compare_with_hf(hf, run, FLOAT32)
         assert report.ok == should_pass, f"{path}:\n" + "\n".join(report.lines())
 
 
 @pytest.mark.slow
 def test_q4_k_m_file_matches_hugging_face(max_models, kv, swapped):
-    file = GGUF_DIR / "gpt2-q4_k_m.gguf"
-    plain = hf_gguf_model(GGUF_DIR, file.name)
-    rounded = hf_gguf_model(GGUF_DIR, file.name)
+    file = QUANTIZED_DIR / "gpt2-q4_k_m.gguf"
+    plain = hf_gguf_model(QUANTIZED_DIR, file.name)
+    rounded = hf_gguf_model(QUANTIZED_DIR, file.name)
     assert round_activations_like_llama_cpp(rounded, file)
     for path, should_pass in ((file, True), (swapped["q4_k_m"], False)):
-        run = max_greedy(max_gguf(max_models, path, "q4_k", kv), gguf_prompts(), NEW_TOKENS)
+        model = max_gguf(max_models, QUANTIZED_DIR, path, "q4_k", kv)
+        run = max_greedy(model, gguf_prompts(), NEW_TOKENS)
         plain_refs = hf_teacher_forced_logits(plain, run)
         rounded_refs = hf_teacher_forced_logits(rounded, run)
         emulated = compare_with_hf(rounded, run, ROUNDED_ACTIVATIONS, refs=rounded_refs)
@@ -121,7 +127,7 @@ def test_tensor_type_without_kernel_is_refused_by_name(tmp_path):
 
 
 def test_encoding_the_file_does_not_hold_is_refused():
-    file = GGUF_DIR / "gpt2-q4_k_m.gguf"
+    file = QUANTIZED_DIR / "gpt2-q4_k_m.gguf"
     types = tensor_types(read_gguf(file))
     with pytest.raises(GGUFError, match=r"runs float weights.*pass --quantization-encoding q4_k"):
         check_tensor_types(file, types, "float32")
@@ -133,8 +139,8 @@ def test_metadata_disagreeing_with_config_is_refused(tmp_path):
     """config.json says 3 layers, the file's metadata 2: refused before a graph is built."""
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json",
                  "special_tokens_map.json", "gpt2-f16.gguf"):
-        (tmp_path / name).symlink_to(GGUF_DIR / name)
-    config = json.loads((GGUF_DIR / "config.json").read_text())
+        (tmp_path / name).symlink_to(FLOAT_DIR / name)
+    config = json.loads((FLOAT_DIR / "config.json").read_text())
     (tmp_path / "config.json").unlink()
     (tmp_path / "config.json").write_text(json.dumps({**config, "n_layer": 3}))
     with pytest.raises(GGUFError, match=r"gpt2\.block_count is 2, config says 3"):
