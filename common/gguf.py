@@ -93,6 +93,26 @@ def check_tensor_types(
         )
 
 
+# MAX 26.7's `ggml_q4_0_dequantize` (what an embedding gather of Q4_0 rows runs) is wrong on
+# this project's CPU: right for the first 768 rows, wrong from row 768 on, and a 64-row input
+# crashed the process (docs/results/exploration/gguf-gpt2-cpu.md). Q4_K and Q6_K are exact.
+GATHER_REFUSED = {GGMLType.Q4_0: "MAX 26.7's Q4_0 dequantize kernel gives wrong rows past 768"}
+
+
+def check_gathered(path: Path, types: Mapping[str, GGMLType], gathered: Iterable[str]) -> None:
+    """Refuses tensors read by row lookup (embeddings) in a type whose dequantize is broken."""
+    bad = [
+        f"{name} is {types[name].name} ({GATHER_REFUSED[types[name]]})"
+        for name in gathered
+        if types.get(name) in GATHER_REFUSED
+    ]
+    if bad:
+        raise GGUFError(
+            f"{path}: embedding tables in a type MAX cannot gather: {'; '.join(bad)}; "
+            "quantize without --pure (llama-quantize keeps token_embd in Q6_K)"
+        )
+
+
 def refuse_block_encoding(pipeline_config: Any, default: SupportedEncoding) -> None:
     """A GGUF block encoding (q4_k...) asked of a float checkpoint (safetensors) is refused:
     there are no blocks to run, and a float32 graph under a q4_k label would mislead."""

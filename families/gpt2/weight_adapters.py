@@ -19,6 +19,7 @@ from max.pipelines.lib.config.model_config import _select_quantization_encoding
 
 from common.arch_config import config_source, translate_hf_config
 from common.gguf import (
+    check_gathered,
     check_metadata,
     check_tensor_types,
     gguf_files,
@@ -127,7 +128,9 @@ def convert_gguf_state_dict(
             expected = [("general.architecture", "gpt2")]
             expected += [(key, fields[name]) for key, name in GPT2_GGUF_METADATA]
             check_metadata(path, reader, expected)
-            check_tensor_types(path, tensor_types(reader), encoding)
+            types = tensor_types(reader)
+            check_tensor_types(path, types, encoding)
+            check_gathered(path, types, ("token_embd.weight", "position_embd.weight"))
             source = str(path)
     weights = MappedWeights(
         apply_mapping(

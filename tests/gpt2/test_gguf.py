@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from common.gguf import GGMLType, GGUFError, check_tensor_types, read_gguf, tensor_types
+from common.gguf import (
+    GGMLType,
+    GGUFError,
+    check_gathered,
+    check_tensor_types,
+    read_gguf,
+    tensor_types,
+)
 from common.metrics import FLOAT32, Thresholds
 from common.parity import (
     compare_with_hf,
@@ -124,6 +131,13 @@ def test_tensor_type_without_kernel_is_refused_by_name(tmp_path):
     types = {"blk.0.attn_qkv.weight": GGMLType.Q8_0, "blk.0.ffn_up.weight": GGMLType.Q4_K}
     with pytest.raises(GGUFError, match=r"blk\.0\.attn_qkv\.weight is Q8_0"):
         check_tensor_types(tmp_path / "gpt2.gguf", types, "q4_k")
+
+
+def test_q4_0_embedding_is_refused_by_name(tmp_path):
+    """MAX's Q4_0 dequantize (an embedding gather) is wrong past row 768; --pure files have it."""
+    types = {"token_embd.weight": GGMLType.Q4_0, "blk.0.ffn_up.weight": GGMLType.Q4_0}
+    with pytest.raises(GGUFError, match=r"token_embd\.weight is Q4_0 \(MAX 26\.7's Q4_0"):
+        check_gathered(tmp_path / "gpt2.gguf", types, ("token_embd.weight",))
 
 
 def test_encoding_the_file_does_not_hold_is_refused():
