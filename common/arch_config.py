@@ -14,12 +14,17 @@ from typing import Any, ClassVar
 
 from max.dtype import DType
 from max.graph import DeviceRef
+from max.graph.quantization import QuantizationEncoding
 from max.nn.kv_cache import KVCacheParams
 from max.nn.transformer import ReturnLogits
 from max.pipelines.kv_cache import cache_dtype_for_encoding
 from max.pipelines.lib import KVCacheConfig, MAXModelConfig, PipelineConfig
 from max.pipelines.lib.config.model_config import _select_quantization_encoding
-from max.pipelines.modeling.config_enums import SupportedEncoding, supported_encoding_dtype
+from max.pipelines.modeling.config_enums import (
+    SupportedEncoding,
+    supported_encoding_dtype,
+    supported_encoding_quantization,
+)
 from typing_extensions import Self
 
 from common.config import REQUIRED, ConfigError, Field, Refusal, load_config_json, translate_config
@@ -57,6 +62,14 @@ def translate_hf_config(
     return translate_config(huggingface_config, cls.FIELDS, cls.REFUSALS, source=source)
 
 
+def activation_dtype(encoding: SupportedEncoding) -> DType:
+    """The graph's float dtype: a GGUF block encoding (q4_k: weights as uint8 blocks) computes
+    in float32, which is what MAX's CPU `qmatmul` kernels take and return."""
+    if supported_encoding_quantization(encoding) is not None:
+        return DType.float32
+    return supported_encoding_dtype(encoding)
+
+
 @dataclass(kw_only=True)
 class TranslatedDecoderConfig:
     """Base of a decoder family's arch config: the fields every decoder translates (the KV
@@ -84,6 +97,8 @@ class TranslatedDecoderConfig:
     return_logits: ReturnLogits = ReturnLogits.LAST_TOKEN
     tie_word_embeddings: bool = True
     checkpoint_names: frozenset[str] = field(default_factory=frozenset)
+    # Graph weights the file stores in a block format (GGUF Q4_K...), read from the weights.
+    quantized: dict[str, QuantizationEncoding] = field(default_factory=dict)
     # Sizes config.json left to Hugging Face's defaults (see `defaulted_sizes`).
     defaulted: tuple[str, ...] = ()
 
@@ -117,7 +132,7 @@ class TranslatedDecoderConfig:
         )
         return cls(
             **fields,
-            dtype=supported_encoding_dtype(encoding),
+            dtype=activation_dtype(encoding),
             devices=devices,
             kv_params=kv_params,
             max_seq_len=max_seq_len,
@@ -177,8 +192,14 @@ class TranslatedDecoderConfig:
         return self.kv_params
 
     def finalize(self, *, state_dict: dict[str, Any], return_logits: ReturnLogits) -> None:
-        """Completes what only the weights tell: whether the LM head is tied to the embedding."""
+        """Completes what only the weights tell: whether the LM head is tied to the embedding,
+        and which weights are stored in a block format."""
         self.return_logits = return_logits
         self.checkpoint_names = frozenset(state_dict)
+        self.quantized = {
+            name: encoding
+            for name, value in state_dict.items()
+            if (encoding := getattr(value, "quantization_encoding", None)) is not None
+        }
         if "lm_head.weight" in state_dict:
             self.tie_word_embeddings = False

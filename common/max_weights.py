@@ -4,7 +4,7 @@ and the final check of a state dict against the graph that will bind it."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -159,6 +159,8 @@ class TableAdapter:
     table: str
     tied_head: str | None = None
     tied_by_default: bool = False
+    # Called with the pipeline config before any tensor is read: a family's own refusal.
+    check: Callable[[Any], None] | None = None
 
     def mapping_table(self) -> MappingTable:
         return getattr(importlib.import_module(self.module), self.table)
@@ -170,6 +172,8 @@ class TableAdapter:
         pipeline_config: Any = None,
         **_: Any,
     ) -> MappedWeights:
+        if self.check is not None and pipeline_config is not None:
+            self.check(pipeline_config)
         table = self.mapping_table()
         weights = adapt_checkpoint(state_dict, table, pipeline_config=pipeline_config)
         tied = getattr(huggingface_config, "tie_word_embeddings", self.tied_by_default)

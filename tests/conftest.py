@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common.parity import KV_STRATEGIES, load_max_model  # noqa: E402
+from tooling.parity import KV_STRATEGIES, load_max_model  # noqa: E402
 
 SHAKESPEARE_MODEL = ROOT / "models" / "tiny-shakespeare-gpt2"
 SHAKESPEARE_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -58,17 +58,27 @@ def encoding() -> str:
 
 @pytest.fixture(scope="session")
 def max_models() -> Callable[..., Any]:
-    """`max_models(path, family, kv=..., **overrides)`: one loaded MAX model per distinct setup."""
+    """`max_models(path, family, kv=..., encoding=..., **overrides)`: one loaded MAX model per
+    distinct setup; the encoding defaults to the session's."""
     cache: dict[tuple[Any, ...], Any] = {}
 
-    def get(path: Path | str, family: str, *, kv: str = "jenga-noprefix", **overrides: Any) -> Any:
-        key = (str(path), family, kv, selected_encoding(), tuple(sorted(overrides.items())))
+    def get(
+        path: Path | str,
+        family: str,
+        *,
+        kv: str = "jenga-noprefix",
+        encoding: str | None = None,
+        **overrides: Any,
+    ) -> Any:
+        encoding = encoding or selected_encoding()
+        # repr: overrides may be lists (weight_path), which do not hash.
+        key = (str(path), family, kv, encoding, repr(sorted(overrides.items())))
         if key not in cache:
             cache[key] = load_max_model(
                 str(path),
                 custom_architectures=[family],
                 devices=selected_device(),
-                encoding=selected_encoding(),
+                encoding=encoding,
                 kv=kv,
                 **overrides,
             )

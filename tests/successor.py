@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from common.checkpoints import build_random_checkpoint
+from tooling.checkpoints import build_random_checkpoint
 
 # Checkpoint tensor names by role, across the decoder families' layouts (with or without the
 # `transformer.` / `model.` / `gpt_neox.` prefix).

@@ -1,4 +1,4 @@
-"""The bring-up toolkit (`python -m common.bringup`) on tiny GPT-2 checkpoints: scaffolding a
+"""The bring-up toolkit (`python -m tooling.bringup`) on tiny GPT-2 checkpoints: scaffolding a
 family, inspecting a checkpoint's mapping, verifying against Hugging Face, and locating the
 first diverging block, with a correct table and with deliberately broken ones.
 
@@ -23,18 +23,18 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 import families.gpt2.weight_adapters as gpt2_adapters
-from common.bringup import main
-from common.bringup.family import FamilyError, load_family
-from common.bringup.inspection import IGNORED, TIED, UNMAPPED, inspect_checkpoint
-from common.bringup.layers import (
+from common.mapping import MappingTable, Row
+from tooling.bringup import main
+from tooling.bringup.family import FamilyError, load_family
+from tooling.bringup.inspection import IGNORED, TIED, UNMAPPED, inspect_checkpoint
+from tooling.bringup.layers import (
     block_of_tensors,
     check_identities,
     hf_blocks,
     write_depth_copy,
 )
-from common.bringup.scaffold import ScaffoldError, new_family
-from common.checkpoints import build_random_checkpoint
-from common.mapping import MappingTable, Row
+from tooling.bringup.scaffold import ScaffoldError, new_family
+from tooling.checkpoints import build_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 GPT2_TABLE = gpt2_adapters.GPT2_TABLE

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from common.checkpoints import (
+from common.safe_load import check_checkpoint_dir, check_safetensors
+from tooling.checkpoints import (
     ARCHITECTURES,
     build_random_checkpoint,
     build_tokenizer,
     perturb_constant_parameters,
 )
-from common.metrics import top2_margin
-from common.safe_load import check_checkpoint_dir, check_safetensors
+from tooling.metrics import top2_margin
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")

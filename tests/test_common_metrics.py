@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from common.metrics import (
+from tooling.metrics import (
     BFLOAT16,
     FLOAT32,
     LogitMetrics,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.metrics import BFLOAT16, FLOAT32
-from common.parity import (
+from tooling.metrics import BFLOAT16, FLOAT32
+from tooling.parity import (
     DecoderRun,
     compare_with_hf,
     logit_noise_bound,

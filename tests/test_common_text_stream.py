@@ -14,9 +14,9 @@ from max.pipelines.context import SamplingParams
 from max.pipelines.modeling.types import RequestID, TextGenerationRequest
 from transformers import AutoTokenizer
 
-from common.checkpoints import build_tokenizer
 from common.text_stream import TextStream
 from common.tokenizer import CompletionTokenizer
+from tooling.checkpoints import build_tokenizer
 
 SCRIPTS = "é ж 中 🙂 λ ҩ ñ 한 ✓ 𝔘"
 EOS = 0  # <|endoftext|> in the test tokenizers

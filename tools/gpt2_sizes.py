@@ -37,7 +37,7 @@ MEMORY_SHARE = "0.1"
 
 
 def build_size(size: str, out: Path) -> Path:
-    from common.checkpoints import build_random_checkpoint
+    from tooling.checkpoints import build_random_checkpoint
 
     layers, hidden, heads = SIZES[size]
     return build_random_checkpoint(

@@ -229,8 +229,8 @@ def main() -> int:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from common.metrics import compare_logits
-    from common.parity import (
+    from tooling.metrics import compare_logits
+    from tooling.parity import (
         hf_teacher_forced_logits,
         load_max_model,
         logit_noise_bound,
@@ -242,8 +242,8 @@ def main() -> int:
     torch.backends.cuda.matmul.allow_tf32 = False
     where = "cuda" if args.device == "gpu" else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
-        from common.checkpoints import build_random_checkpoint
         from tests.llama_style.conftest import CONFIGS
+        from tooling.checkpoints import build_random_checkpoint
 
         overrides = {**CONFIGS[args.architecture][args.config], **json.loads(args.override)}
         path = build_random_checkpoint(

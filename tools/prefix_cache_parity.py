@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     from transformers import AutoModelForCausalLM
 
-    from common.metrics import FLOAT32
-    from common.parity import (
+    from tooling.metrics import FLOAT32
+    from tooling.parity import (
         KV_STRATEGIES,
         compare_with_hf,
         load_max_model,

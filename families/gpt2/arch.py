@@ -30,7 +30,10 @@ gpt2_arch = SupportedArchitecture(
     tokenizer=CompletionTokenizer,
     context_type=TextContext,
     default_weights_format=WeightsFormat.safetensors,
-    weight_adapters={WeightsFormat.safetensors: weight_adapters.convert_safetensor_state_dict},
+    weight_adapters={
+        WeightsFormat.safetensors: weight_adapters.convert_safetensor_state_dict,
+        WeightsFormat.gguf: weight_adapters.convert_gguf_state_dict,
+    },
     task=PipelineTask.TEXT_GENERATION,
     config=GPT2Config,
     batching=DecoderBatchProcessor,

@@ -1,4 +1,4 @@
-"""GPT-2's hooks for `python -m common.bringup diff-layers` (docs/BRINGUP.md).
+"""GPT-2's hooks for `python -m tooling.bringup diff-layers` (docs/BRINGUP.md).
 
 Both residual branches of a block end in a `c_proj`; with those zeroed the block adds nothing
 and passes its input through, so a checkpoint with blocks k.. zeroed computes, through `ln_f`

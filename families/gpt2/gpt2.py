@@ -1,5 +1,8 @@
 """GPT-2 as a MAX graph: learned positions, fused-QKV attention over the paged KV cache,
 pre-LayerNorm blocks with a two-layer MLP. Weight names follow the checkpoint's (`h.0.attn...`).
+
+A matrix the weight file stores in a GGUF block format (`config.quantized`) is kept so and
+multiplied by MAX's quantized matmul; everything else is float.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from max.nn.norm import LayerNorm
 
 from common.attention import paged_causal_attention
 from common.decoder_graph import PositionedDecoder
+from common.gguf import stored_as
 
 from .model_config import ACTIVATIONS, GPT2Config
 
@@ -29,8 +33,15 @@ class GPT2Attention(Module):
         self.scale = config.attention_scale(layer)
         device = config.devices[0]
         hidden = config.hidden_size
-        self.c_attn = Linear(hidden, 3 * hidden, config.dtype, device, has_bias=True)
-        self.c_proj = Linear(hidden, hidden, config.dtype, device, has_bias=True)
+        q = config.quantized
+        self.c_attn = stored_as(
+            Linear(hidden, 3 * hidden, config.dtype, device, has_bias=True),
+            q.get(f"h.{layer}.attn.c_attn.weight"),
+        )
+        self.c_proj = stored_as(
+            Linear(hidden, hidden, config.dtype, device, has_bias=True),
+            q.get(f"h.{layer}.attn.c_proj.weight"),
+        )
 
     def __call__(
         self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
@@ -53,14 +64,17 @@ class GPT2Attention(Module):
 class GPT2MLP(Module):
     """Two layers, `c_fc` then `c_proj`, with the checkpoint's activation between."""
 
-    def __init__(self, config: GPT2Config) -> None:
+    def __init__(self, config: GPT2Config, layer: int) -> None:
         super().__init__()
         device = config.devices[0]
-        self.c_fc = Linear(
-            config.hidden_size, config.intermediate_size, config.dtype, device, has_bias=True
+        hidden, inner, q = config.hidden_size, config.intermediate_size, config.quantized
+        self.c_fc = stored_as(
+            Linear(hidden, inner, config.dtype, device, has_bias=True),
+            q.get(f"h.{layer}.mlp.c_fc.weight"),
         )
-        self.c_proj = Linear(
-            config.intermediate_size, config.hidden_size, config.dtype, device, has_bias=True
+        self.c_proj = stored_as(
+            Linear(inner, hidden, config.dtype, device, has_bias=True),
+            q.get(f"h.{layer}.mlp.c_proj.weight"),
         )
         self.act = ACTIVATIONS[config.activation]
 
@@ -78,7 +92,7 @@ class GPT2Block(Module):
         self.ln_1 = layer_norm(config)
         self.attn = GPT2Attention(config, layer)
         self.ln_2 = layer_norm(config)
-        self.mlp = GPT2MLP(config)
+        self.mlp = GPT2MLP(config, layer)
 
     def __call__(
         self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
@@ -94,11 +108,21 @@ class GPT2(PositionedDecoder):
         super().__init__()
         self.config = config
         device = config.devices[0]
-        self.wte = Embedding(config.vocab_size, config.hidden_size, config.dtype, device)
-        self.wpe = Embedding(config.max_positions, config.hidden_size, config.dtype, device)
+        q = config.quantized
+        self.wte = stored_as(
+            Embedding(config.vocab_size, config.hidden_size, config.dtype, device),
+            q.get("wte.weight"),
+        )
+        self.wpe = stored_as(
+            Embedding(config.max_positions, config.hidden_size, config.dtype, device),
+            q.get("wpe.weight"),
+        )
         self.h = LayerList([GPT2Block(config, i) for i in range(config.num_layers)])
         self.ln_f = layer_norm(config)
-        self.lm_head = Linear(config.hidden_size, config.vocab_size, config.dtype, device)
+        self.lm_head = stored_as(
+            Linear(config.hidden_size, config.vocab_size, config.dtype, device),
+            q.get("lm_head.weight"),
+        )
         if config.tie_word_embeddings:
             self.lm_head.set_shared_weight("weight", self.wte.weight)
         # Names LogitsPostprocessMixin reads.

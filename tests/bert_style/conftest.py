@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from common import checkpoints as tiny_checkpoints
-from common.metrics import FLOAT32
 from common.pooling import pool_numpy, read_pooling_spec
 from families.bert_style import ARCHITECTURES
 from tests.conftest import selected_device, selected_encoding
+from tooling import checkpoints as tiny_checkpoints
+from tooling.metrics import FLOAT32
 
 torch.set_num_threads(1)
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def sentence_transformers_embeddings(path: Path, texts: Sequence[str]) -> np.nda
 
 
 def assert_close(got: np.ndarray, ref: np.ndarray, what: str) -> None:
-    """float32 parity as common.metrics.FLOAT32 states it: per row cosine >= min_cosine, and
+    """float32 parity as tooling.metrics.FLOAT32 states it: per row cosine >= min_cosine, and
     max |diff| <= max_rel of the largest |ref| (float32 rounding scales with the values)."""
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     assert got.shape == ref.shape, f"{what}: shape {got.shape}, expected {ref.shape}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from common.checkpoints import build_random_checkpoint
+from tooling.checkpoints import build_random_checkpoint
 
 FAMILY = "families.gpt2"
 

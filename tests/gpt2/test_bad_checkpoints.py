@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from common.parity import load_max_model
+from tooling.parity import load_max_model
 
 from .conftest import FAMILY
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from common.metrics import FLOAT32
-from common.parity import compare_with_hf, max_greedy, ragged_prompts
 from tests.conftest import selected_kv_strategies
+from tooling.metrics import FLOAT32
+from tooling.parity import compare_with_hf, max_greedy, ragged_prompts
 
 from .conftest import CONFIGS, FAMILY
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from common.metrics import FLOAT32
 from tests.conftest import SHAKESPEARE_CORPUS, SHAKESPEARE_MODEL
 from tests.serving import hf_greedy_ids, hf_greedy_text, running_server
+from tooling.metrics import FLOAT32
 
 from .conftest import FAMILY
 

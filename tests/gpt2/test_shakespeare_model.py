@@ -1,5 +1,5 @@
 """The shipped Shakespeare GPT-2 on MAX: greedy continuations equal Hugging Face's for 64
-tokens, with logits within common.metrics.FLOAT32 at every step (the log-likelihood check is in
+tokens, with logits within tooling.metrics.FLOAT32 at every step (the log-likelihood check is in
 test_serve)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from common.metrics import FLOAT32
-from common.parity import compare_with_hf, max_greedy
 from tests.conftest import SHAKESPEARE_MODEL
+from tooling.metrics import FLOAT32
+from tooling.parity import compare_with_hf, max_greedy
 
 from .conftest import FAMILY
 

@@ -10,7 +10,7 @@ oracle) and in MAX's dtype (the yardstick for how much error the format itself m
   grows with the square of the error);
 - every greedy token is HF float32's argmax, except where the two logits are within twice
   the error measured on this run, capped by the allowed error
-  (common.parity.token_disagreements).
+  (tooling.parity.token_disagreements).
 NaN anywhere fails.
 """
 
@@ -25,15 +25,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.metrics import BFLOAT16, FLOAT16, Thresholds, compare_logits
-from common.parity import (
-    compare_with_hf,
-    hf_teacher_forced_logits,
-    load_max_model,
-    logit_noise_bound,
-    max_greedy,
-    ragged_prompts,
-)
 from families.gpt2 import ARCHITECTURES as GPT2_ARCHITECTURES
 from families.llama_style import ARCHITECTURES as LLAMA_ARCHITECTURES
 from tests.conftest import SHAKESPEARE_MODEL
@@ -41,6 +32,15 @@ from tests.gpt2.conftest import CONFIGS as GPT2_CONFIGS
 from tests.gpt2.conftest import build_gpt2_checkpoint
 from tests.llama_style.conftest import CONFIGS as LLAMA_CONFIGS
 from tests.llama_style.conftest import build_llama_checkpoint
+from tooling.metrics import BFLOAT16, FLOAT16, Thresholds, compare_logits
+from tooling.parity import (
+    compare_with_hf,
+    hf_teacher_forced_logits,
+    load_max_model,
+    logit_noise_bound,
+    max_greedy,
+    ragged_prompts,
+)
 
 from .conftest import DEVICE_MEMORY_SHARE, gpu_encodings, gpu_kv_strategies
 

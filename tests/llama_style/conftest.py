@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from common.checkpoints import build_random_checkpoint
+from tooling.checkpoints import build_random_checkpoint
 
 FAMILY = "families.llama_style"
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from common.metrics import BFLOAT16, FLOAT32
-from common.parity import compare_with_hf, max_greedy, ragged_prompts
 from families.llama_style import ARCHITECTURES
 from tests.conftest import selected_kv_strategies
+from tooling.metrics import BFLOAT16, FLOAT32
+from tooling.parity import compare_with_hf, max_greedy, ragged_prompts
 
 from .conftest import CONFIGS, FAMILY
 

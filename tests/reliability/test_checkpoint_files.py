@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.parity import load_max_model
 from common.safe_load import CheckpointError, check_checkpoint_dir
 from tests.conftest import SHAKESPEARE_MODEL
 from tests.serving import running_server
+from tooling.parity import load_max_model
 from tools.load_test import SERVER_ARGS
 
 from .conftest import FAMILY

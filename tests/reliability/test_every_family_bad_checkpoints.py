@@ -2,7 +2,7 @@
 message that names the checkpoint and the tensor or file: never a crash inside MAX, never a
 model that loads and computes garbage.
 
-The checkpoints are the tiny ones `common.checkpoints` builds; each case breaks one thing. The
+The checkpoints are the tiny ones `tooling.checkpoints` builds; each case breaks one thing. The
 loads fail before any graph is compiled, so the whole matrix takes seconds a case.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from common.checkpoints import ARCHITECTURES as RECIPES
-from common.checkpoints import build_random_checkpoint
+from tooling.checkpoints import ARCHITECTURES as RECIPES
+from tooling.checkpoints import build_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = sorted(

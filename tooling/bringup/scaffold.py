@@ -3,8 +3,8 @@
 The package imports at once and registers nothing (`ARCHITECTURES = []`); its architecture
 value lives in arch.py, where the bring-up tools and the generated test find it. The graph's
 block raises NotImplementedError and the mapping table has no rows, so the test fails with
-"not implemented" until both are written. Templates: common/scaffold_templates/<like>/, then
-common/scaffold_templates/shared/.
+"not implemented" until both are written. Templates: tooling/scaffold_templates/<like>/, then
+tooling/scaffold_templates/shared/.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ RESERVED = frozenset(
         "debug",
         "graph",
         "common",
+        "tooling",
         "families",
         "tests",
         "shared",
@@ -206,15 +207,15 @@ def next_steps(scaffold: Scaffold) -> list[str]:
     lines += [
         "next (docs/BRINGUP.md):",
         f"  1. pytest tests/{name}  -- fails 'not implemented' until each stage is written",
-        f"  2. python -m common.bringup inspect CHECKPOINT --family {module}"
+        f"  2. python -m tooling.bringup inspect CHECKPOINT --family {module}"
         "  -- rows in weight_adapters.py, fields in model_config.py",
         f"  3. the block in families/{name}/{name}.py;"
-        f" python -m common.bringup verify CHECKPOINT --family {module}",
+        f" python -m tooling.bringup verify CHECKPOINT --family {module}",
     ]
     if scaffold.like in DECODER_LIKES:
         lines.append(
             f"  4. IDENTITY_BLOCK_TENSORS in families/{name}/debug.py;"
-            f" python -m common.bringup diff-layers CHECKPOINT --family {module}"
+            f" python -m tooling.bringup diff-layers CHECKPOINT --family {module}"
         )
     lines += [
         f"  5. once tests/{name} passes: register {name}_arch in families/{name}/__init__.py",

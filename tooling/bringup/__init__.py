@@ -1,4 +1,4 @@
-"""The bring-up toolkit: `python -m common.bringup COMMAND` (or `max-bringup COMMAND`).
+"""The bring-up toolkit: `python -m tooling.bringup COMMAND` (or `max-bringup COMMAND`).
 
   new-family NAME --like gpt2|llama_style|bert_style   scaffold families/NAME and its test
   inspect CHECKPOINT [--family F]                      tensors, and how F's table maps each
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.parity import KV_STRATEGIES
+from tooling.parity import KV_STRATEGIES
 
 LIKES = ("gpt2", "llama_style", "bert_style")
 DEVICES = ("cpu", "gpu")
@@ -30,7 +30,7 @@ TABLE_HELP = (
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m common.bringup",
+        prog="python -m tooling.bringup",
         description="Bring a Hugging Face architecture up on MAX 26.7 (docs/BRINGUP.md).",
     )
     common = argparse.ArgumentParser(add_help=False)

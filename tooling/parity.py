@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from common.metrics import LogitMetrics, Thresholds, compare_logits, passes
+from tooling.metrics import LogitMetrics, Thresholds, compare_logits, passes
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +115,11 @@ def load_max_model(
         )
 
 
-def ragged_prompts(vocab_size: int, seed: int = 0) -> list[list[int]]:
-    """Four prompts of different lengths; the last two share a 150-token prefix (> one KV page)."""
+def ragged_prompts(vocab_size: int, seed: int = 0, shared_length: int = 150) -> list[list[int]]:
+    """Four prompts of different lengths; the last two share a 150-token prefix (> one KV page;
+    shorter for a model with fewer positions)."""
     rng = np.random.default_rng(seed)
-    shared = rng.integers(1, vocab_size, 150).tolist()
+    shared = rng.integers(1, vocab_size, shared_length).tolist()
     return [
         rng.integers(1, vocab_size, 1).tolist(),
         rng.integers(1, vocab_size, 9).tolist(),
@@ -161,9 +162,11 @@ CONTENDERS = 8
 NOISE_PERCENTILE = 99.0
 
 
-def logit_noise_bound(refs: Sequence[np.ndarray], tests: Sequence[np.ndarray]) -> float:
-    """The logit error measured on this run: the 99th percentile of |test - ref| over the
-    reference's top-`CONTENDERS` entries of every step of every prompt.
+def logit_noise_bound(
+    refs: Sequence[np.ndarray], tests: Sequence[np.ndarray], percentile: float = NOISE_PERCENTILE
+) -> float:
+    """The logit error measured on this run: the 99th percentile (or `percentile`) of
+    |test - ref| over the reference's top-`CONTENDERS` entries of every step of every prompt.
 
     Those are the entries a greedy choice is made between, and in low precision their error
     (which grows with the logit) is larger than the vocabulary-wide median.
@@ -178,7 +181,7 @@ def logit_noise_bound(refs: Sequence[np.ndarray], tests: Sequence[np.ndarray]) -
         )
     if not errors:
         return 0.0
-    return float(np.percentile(np.concatenate([e.ravel() for e in errors]), NOISE_PERCENTILE))
+    return float(np.percentile(np.concatenate([e.ravel() for e in errors]), percentile))
 
 
 def token_disagreements(

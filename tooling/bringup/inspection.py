@@ -381,7 +381,7 @@ def require_mapping(path: str | Path, family: str, *, table_name: str | None = N
         raise NotImplementedError(
             f"{report.family}: not implemented: {report.table_name} has no rows, so none of the "
             f"checkpoint's {len(report.tensors)} tensors maps to the graph. Add rows, checking "
-            f"with `python -m common.bringup inspect {path} --family {report.family}`"
+            f"with `python -m tooling.bringup inspect {path} --family {report.family}`"
         )
     if not report.ok:
         raise AssertionError(report.text())

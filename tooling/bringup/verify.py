@@ -1,8 +1,8 @@
 """`verify`: the checkpoint through MAX and through Hugging Face on the same prompts.
 
-MAX decodes the prompts greedily as one ragged batch (`common.parity.max_greedy`); Hugging
+MAX decodes the prompts greedily as one ragged batch (`tooling.parity.max_greedy`); Hugging
 Face (float32, CPU) scores the very same sequences, so each step's logits are compared from
-identical prefixes (`common.parity.compare_with_hf`) against the encoding's thresholds.
+identical prefixes (`tooling.parity.compare_with_hf`) against the encoding's thresholds.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from common.metrics import BFLOAT16, FLOAT32, Thresholds, compare_logits, failures
+from tooling.metrics import BFLOAT16, FLOAT32, Thresholds, compare_logits, failures
 
 from .family import Family, load_family
 from .inspection import hf_config_of
@@ -96,7 +96,7 @@ def architecture_of(path: Path) -> str | None:
 def load_max(
     path: Path, family: Family, *, device: str, encoding: str, kv: str = "jenga-noprefix"
 ) -> Any:
-    from common.parity import load_max_model
+    from tooling.parity import load_max_model
 
     return load_max_model(
         str(path),
@@ -127,7 +127,7 @@ def verify(
     """Runs both models and says, per prompt, how far apart they are and where they part."""
     import torch
 
-    from common.parity import compare_with_hf, hf_teacher_forced_logits, max_greedy
+    from tooling.parity import compare_with_hf, hf_teacher_forced_logits, max_greedy
 
     torch.set_num_threads(1)
     path = Path(path)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from common.mapping import compile_pattern
-from common.metrics import LogitMetrics, failures
+from tooling.metrics import LogitMetrics, failures
 
 from .family import Family, FamilyError, load_family
 from .inspection import checkpoint_files, inspect_checkpoint
@@ -196,7 +196,7 @@ def diff_layers(
 ) -> DiffResult:
     import torch
 
-    from common.parity import compare_with_hf, max_greedy
+    from tooling.parity import compare_with_hf, max_greedy
 
     torch.set_num_threads(1)
     path = Path(path)
