@@ -37,7 +37,5 @@ GPT2_TABLE = MappingTable(
 )
 
 
-# A tied head is wte.
-convert_safetensor_state_dict = TableAdapter(
-    __name__, "GPT2_TABLE", tied_head="lm_head.weight", tied_by_default=True
-)
+# A tied head (GPT2Config.tied_head) is wte.
+convert_safetensor_state_dict = TableAdapter(__name__, "GPT2_TABLE")
