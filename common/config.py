@@ -268,6 +268,15 @@ def translate_once(
     return dict(memo[key])
 
 
+def kept_translation(hf_config: Any) -> dict[str, Any]:
+    """The fields a load translated from this Hugging Face config object (empty when nothing,
+    or more than one config class, translated it), for readers that do not know the class."""
+    memo = getattr(hf_config, TRANSLATIONS_ATTRIBUTE, None)
+    if not isinstance(memo, Translations) or len(memo) != 1:
+        return {}
+    return dict(next(iter(memo.values())))
+
+
 def load_config_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """config.json as a dict; `path` is the file or the checkpoint directory holding it."""
     file = Path(path)

@@ -107,3 +107,19 @@ def test_the_tied_head_is_named_by_the_config():
     assert untied.tied_head is None
     gpt2 = built(GPT2Config, transformers.GPT2Config(n_embd=64, n_head=4, n_layer=1))
     assert gpt2.tied_head == "lm_head.weight"
+
+
+def test_the_tokenizer_bound_reads_the_loads_translation():
+    from types import SimpleNamespace
+
+    import transformers
+
+    from common.arch_config import translate_hf_config
+    from common.tokenizer import embedding_rows
+    from families.gpt2.model_config import GPT2Config
+
+    hf = transformers.GPT2Config(n_embd=64, n_head=4, n_layer=1, vocab_size=320)
+    pipeline = SimpleNamespace(model=SimpleNamespace(huggingface_config=hf))
+    translate_hf_config(GPT2Config, hf, "config.json")
+    hf.vocab_size = 999  # changed after the load translated it: the translation stands
+    assert embedding_rows(pipeline, fallback=10) == 320
