@@ -4,6 +4,9 @@ A family's `model_config.py` subclasses `TranslatedDecoderConfig`, declares its 
 dataclass fields, and lists how each comes from the Hugging Face config in `FIELDS` (rows of
 `common.config.Field`) and what it refuses in `REFUSALS`. Translation, encoding, devices,
 KV-cache parameters and the sequence-length bound are done here once for every family.
+
+A load translates its Hugging Face config once (`translate_hf_config` keeps the result on the
+config object); every later hook, the weight adapter and the graph read that translation.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from max.pipelines.modeling.config_enums import (
 )
 from typing_extensions import Self
 
-from common.config import REQUIRED, ConfigError, Field, Refusal, load_config_json, translate_config
+from common.config import REQUIRED, ConfigError, Field, Refusal, load_config_json, translate_once
 
 
 def config_source(model_config: MAXModelConfig) -> str:
@@ -38,9 +41,10 @@ def config_source(model_config: MAXModelConfig) -> str:
 def defaulted_sizes(fields: tuple[Field, ...], model_path: str) -> tuple[str, ...]:
     """Integer fields (sizes, counts) that a local checkpoint's config.json does not set, so
     Hugging Face's defaults stand in: `"n_embd=768"`. These explain weight-shape mismatches:
-    a config.json that lost `n_embd` describes a 768-wide model whatever its tensors say."""
+    a config.json that lost `n_embd` describes a 768-wide model whatever its tensors say.
+    The Hugging Face config has its defaults filled in, so only the file can tell."""
     directory = Path(model_path)
-    if not (directory / "config.json").is_file():
+    if not model_path or not (directory / "config.json").is_file():
         return ()
     try:
         raw = load_config_json(directory)
@@ -59,7 +63,8 @@ def defaulted_sizes(fields: tuple[Field, ...], model_path: str) -> tuple[str, ..
 def translate_hf_config(
     cls: type[TranslatedDecoderConfig], huggingface_config: Any, source: str
 ) -> dict[str, Any]:
-    return translate_config(huggingface_config, cls.FIELDS, cls.REFUSALS, source=source)
+    """`cls`'s fields from the Hugging Face config, translated once per config object."""
+    return translate_once(huggingface_config, cls, cls.FIELDS, cls.REFUSALS, source=source)
 
 
 def activation_dtype(encoding: SupportedEncoding) -> DType:
@@ -99,8 +104,18 @@ class TranslatedDecoderConfig:
     checkpoint_names: frozenset[str] = field(default_factory=frozenset)
     # Graph weights the file stores in a block format (GGUF Q4_K...), read from the weights.
     quantized: dict[str, QuantizationEncoding] = field(default_factory=dict)
-    # Sizes config.json left to Hugging Face's defaults (see `defaulted_sizes`).
-    defaulted: tuple[str, ...] = ()
+    # The checkpoint directory, read again only to explain a weight mismatch (`defaulted_notes`).
+    model_path: str = ""
+
+    @property
+    def lm_head_weight(self) -> str:
+        """The graph's LM head weight; a tied config takes it from the embedding."""
+        return "lm_head.weight"
+
+    @property
+    def tied_head(self) -> str | None:
+        """The stored head weight a weight adapter drops, as Hugging Face does, when tied."""
+        return self.lm_head_weight if self.tie_word_embeddings else None
 
     @classmethod
     def initialize(
@@ -136,14 +151,16 @@ class TranslatedDecoderConfig:
             devices=devices,
             kv_params=kv_params,
             max_seq_len=max_seq_len,
-            defaulted=defaulted_sizes(cls.FIELDS, str(model_config.model_path)),
+            model_path=str(model_config.model_path),
         )
 
     def defaulted_notes(self) -> list[str]:
-        if not self.defaulted:
+        """What a weight-mismatch error adds: the sizes config.json left to defaults."""
+        defaulted = defaulted_sizes(self.FIELDS, self.model_path)
+        if not defaulted:
             return []
         return [
-            "config.json does not set " + ", ".join(self.defaulted) + " (Hugging Face's "
+            "config.json does not set " + ", ".join(defaulted) + " (Hugging Face's "
             "defaults, used here); if the weights disagree, config.json may have lost them"
         ]
 
@@ -201,5 +218,5 @@ class TranslatedDecoderConfig:
             for name, value in state_dict.items()
             if (encoding := getattr(value, "quantization_encoding", None)) is not None
         }
-        if "lm_head.weight" in state_dict:
+        if self.lm_head_weight in state_dict:
             self.tie_word_embeddings = False

@@ -232,6 +232,51 @@ def translate_config(
     return out
 
 
+# The attribute of a Hugging Face config object that keeps what was translated from it.
+TRANSLATIONS_ATTRIBUTE = "_max_families_translations"
+
+
+class Translations(dict):
+    """What each config class translated from one Hugging Face config object, kept on it.
+
+    MAX hands each hook (calculate_max_seq_len, initialize, construct_kv_params) the Hugging
+    Face config, never an earlier hook's result, so the translation rides on that object. It
+    holds plain values, so the config still prints and serializes; a copy saved and read back
+    is a plain dict, not a `Translations`, and is not trusted.
+    """
+
+
+def translate_once(
+    hf_config: Mapping[str, Any] | Any,
+    owner: type,
+    fields: Sequence[Field],
+    refusals: Sequence[Refusal] = (),
+    *,
+    source: str = "config.json",
+) -> dict[str, Any]:
+    """`translate_config` once per Hugging Face config object and config class `owner`: later
+    calls get a copy of the first result. A dict config is translated at each call."""
+    if isinstance(hf_config, Mapping):
+        return translate_config(hf_config, fields, refusals, source=source)
+    memo = getattr(hf_config, TRANSLATIONS_ATTRIBUTE, None)
+    if not isinstance(memo, Translations):
+        memo = Translations()
+    key = f"{owner.__module__}.{owner.__qualname__}"
+    if key not in memo:
+        memo[key] = translate_config(hf_config, fields, refusals, source=source)
+        setattr(hf_config, TRANSLATIONS_ATTRIBUTE, memo)
+    return dict(memo[key])
+
+
+def kept_translation(hf_config: Any) -> dict[str, Any]:
+    """The fields a load translated from this Hugging Face config object (empty when nothing,
+    or more than one config class, translated it), for readers that do not know the class."""
+    memo = getattr(hf_config, TRANSLATIONS_ATTRIBUTE, None)
+    if not isinstance(memo, Translations) or len(memo) != 1:
+        return {}
+    return dict(next(iter(memo.values())))
+
+
 def load_config_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """config.json as a dict; `path` is the file or the checkpoint directory holding it."""
     file = Path(path)

@@ -75,7 +75,8 @@ def load_adapted_state_dict(model: Any) -> dict[str, Any]:
 
     MAX 26.7 calls a weight adapter with the state dict alone. Ours need the pipeline config
     (to validate the safetensors files before a tensor is read, and to name the checkpoint in
-    errors) and the Hugging Face config (tied heads), so families load through here.
+    errors) and the model's arch config (whether its head is tied, and that head's name), so
+    families load through here.
     """
     pipeline_config = model.pipeline_config
     weights = dict(model.weights.items())
@@ -87,6 +88,7 @@ def load_adapted_state_dict(model: Any) -> dict[str, Any]:
             weights,
             huggingface_config=pipeline_config.model.huggingface_config,
             pipeline_config=pipeline_config,
+            arch_config=model.arch_config,
         )
     log_load_cast(pipeline_config.model.weight_path, state_dict.values(), model.dtype)
     return state_dict
@@ -150,15 +152,13 @@ class TableAdapter:
     """A family's safetensors weight adapter (`weight_adapters=` of its registration).
 
     It runs the mapping table named `table` in module `module`, looked up at call time so the
-    bring-up tools can swap a table for one run, and drops the stored head `tied_head` when the
-    config ties it to the embedding (`tie_word_embeddings`, `tied_by_default` where the config
-    lacks the key): Hugging Face ignores that copy, and so do we.
+    bring-up tools can swap a table for one run, and drops the stored head that the arch
+    config ties to the embedding (its `tied_head`): Hugging Face ignores that copy, and so do
+    we. Whether the head is tied, and its name, are the arch config's to say.
     """
 
     module: str
     table: str
-    tied_head: str | None = None
-    tied_by_default: bool = False
     # Called with the pipeline config before any tensor is read: a family's own refusal.
     check: Callable[[Any], None] | None = None
 
@@ -170,15 +170,17 @@ class TableAdapter:
         state_dict: Mapping[str, Weights],
         huggingface_config: Any = None,
         pipeline_config: Any = None,
+        arch_config: Any = None,
         **_: Any,
     ) -> MappedWeights:
         if self.check is not None and pipeline_config is not None:
             self.check(pipeline_config)
         table = self.mapping_table()
         weights = adapt_checkpoint(state_dict, table, pipeline_config=pipeline_config)
-        tied = getattr(huggingface_config, "tie_word_embeddings", self.tied_by_default)
-        if self.tied_head is not None and tied:
-            weights.pop(self.tied_head, None)
+        # Encoder configs have no LM head.
+        tied_head = getattr(arch_config, "tied_head", None)
+        if tied_head is not None:
+            weights.pop(tied_head, None)
         return weights
 
 

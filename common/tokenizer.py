@@ -27,17 +27,20 @@ from max.pipelines.context.exceptions import InputError
 from max.pipelines.lib import TextTokenizer
 from max.serve.pipelines.incremental_detokenizer import BufferedDetokenizer
 
+from common.config import kept_translation
 from common.safe_load import check_tokenizer_files
 from common.text_stream import TextStream
 
 
 def embedding_rows(pipeline_config: Any, fallback: int) -> int:
     """Rows of the model's token embedding: the config's `vocab_size` (it may exceed the
-    tokenizer's vocabulary, padded for speed), else `fallback`."""
+    tokenizer's vocabulary, padded for speed) as the load translated it, else `fallback`."""
     try:
-        vocab_size = getattr(pipeline_config.model.huggingface_config, "vocab_size", None)
+        hf = pipeline_config.model.huggingface_config
     except Exception:  # no config to read (a tokenizer built outside a pipeline)
-        vocab_size = None
+        hf = None
+    # A config no load translated yet (a tokenizer built on its own) is read as it stands.
+    vocab_size = kept_translation(hf).get("vocab_size", getattr(hf, "vocab_size", None))
     return int(vocab_size) if isinstance(vocab_size, int) and vocab_size > 0 else fallback
 
 

@@ -33,7 +33,7 @@ from common.config import (
     Field,
     Refusal,
     is_false,
-    translate_config,
+    translate_once,
 )
 from common.logs import family_logger
 from common.pooling import PoolingSpec, read_pooling_spec
@@ -138,7 +138,7 @@ class EncoderConfig:
     @classmethod
     def from_hf(cls, hf_config: Any, *, source: str = "config.json", **graph: Any) -> Self:
         """The config from a Hugging Face config (dict or PretrainedConfig) and graph settings."""
-        fields = translate_config(hf_config, cls.FIELDS, cls.REFUSALS, source=source)
+        fields = translate_once(hf_config, cls, cls.FIELDS, cls.REFUSALS, source=source)
         return cls(**fields, **graph)
 
     @classmethod

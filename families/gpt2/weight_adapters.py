@@ -63,14 +63,8 @@ def _float_weights_only(pipeline_config: Any) -> None:
     refuse_block_encoding(pipeline_config, GPT2Config.DEFAULT_ENCODING)
 
 
-# A tied head is wte.
-convert_safetensor_state_dict = TableAdapter(
-    __name__,
-    "GPT2_TABLE",
-    tied_head="lm_head.weight",
-    tied_by_default=True,
-    check=_float_weights_only,
-)
+# A tied head (GPT2Config.tied_head) is wte.
+convert_safetensor_state_dict = TableAdapter(__name__, "GPT2_TABLE", check=_float_weights_only)
 
 
 # llama.cpp's names (gguf-py `tensor_mapping.py`, MODEL_ARCH.GPT2) for the same graph weights.
@@ -112,6 +106,7 @@ def convert_gguf_state_dict(
     state_dict: Mapping[str, Weights],
     huggingface_config: Any = None,
     pipeline_config: Any = None,
+    arch_config: Any = None,
     **_: Any,
 ) -> dict[str, WeightData]:
     """A llama.cpp GPT-2 file's tensors under the graph's names, after refusing a file whose
@@ -139,6 +134,7 @@ def convert_gguf_state_dict(
         ),
         GPT2_GGUF_TABLE,
     )
-    if getattr(huggingface_config, "tie_word_embeddings", True):
-        weights.pop("lm_head.weight", None)
+    tied_head = getattr(arch_config, "tied_head", None)
+    if tied_head is not None:
+        weights.pop(tied_head, None)
     return weights

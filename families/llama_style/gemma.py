@@ -108,6 +108,4 @@ gemma_arch = rotary_architecture(
     ],
     GemmaModel,
     table="GEMMA_TABLE",
-    tied_head="lm_head.weight",  # a tied head is embed_tokens.
-    tied_by_default=True,
 )

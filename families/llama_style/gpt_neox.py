@@ -93,5 +93,4 @@ gpt_neox_arch = rotary_architecture(
     ],
     GPTNeoXModel,
     table="GPT_NEOX_TABLE",
-    tied_head="embed_out.weight",  # a tied head is embed_in.
 )

@@ -81,5 +81,4 @@ phi_arch = rotary_architecture(
     ["microsoft/phi-1", "microsoft/phi-1_5", "microsoft/phi-2"],
     PhiModel,
     table="PHI_TABLE",
-    tied_head="lm_head.weight",  # a tied head weight is embed_tokens.
 )

@@ -1,6 +1,6 @@
 """What every rotary architecture registers alike: a mapping table that keeps the checkpoint's
 names, and a `SupportedArchitecture` differing only in name, hub examples, pipeline model and
-table (with its tied head)."""
+table."""
 
 from __future__ import annotations
 
@@ -50,15 +50,11 @@ def rotary_architecture(
     pipeline_model: type[DecoderPipelineModel],
     *,
     table: str,
-    tied_head: str,
-    tied_by_default: bool = False,
 ) -> SupportedArchitecture:
-    """`table` names the mapping table in the pipeline model's module; `tied_head` is the graph
-    weight a tied config takes from the embedding (`tied_by_default`: Hugging Face's default)."""
+    """`table` names the mapping table in the pipeline model's module (a tied head, and its
+    name, are the config's: `RotaryConfig.tied_head`)."""
     config = pipeline_model.model_config_cls
-    adapter = TableAdapter(
-        pipeline_model.__module__, table, tied_head=tied_head, tied_by_default=tied_by_default
-    )
+    adapter = TableAdapter(pipeline_model.__module__, table)
     return SupportedArchitecture(
         name=name,
         example_repo_ids=example_repo_ids,

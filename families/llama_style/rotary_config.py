@@ -152,5 +152,9 @@ class RotaryConfig(TranslatedDecoderConfig):
         return self.head_dim**-0.5
 
     @property
+    def lm_head_weight(self) -> str:
+        return f"{self.layout.lm_head}.weight"
+
+    @property
     def layout(self) -> Layout:
         raise NotImplementedError(f"{type(self).__name__} does not say its graph's Layout")

@@ -81,5 +81,4 @@ stablelm_arch = rotary_architecture(
     ],
     StableLmModel,
     table="STABLELM_TABLE",
-    tied_head="lm_head.weight",  # a tied head is embed_tokens.
 )

@@ -113,6 +113,4 @@ starcoder2_arch = rotary_architecture(
     ["bigcode/starcoder2-3b", "bigcode/starcoder2-7b", "bigcode/starcoder2-15b"],
     Starcoder2Model,
     table="STARCODER2_TABLE",
-    tied_head="lm_head.weight",  # a tied head is embed_tokens.
-    tied_by_default=True,
 )
