@@ -16,8 +16,8 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import common.config
-from common.checkpoints import build_random_checkpoint
 from tests.reliability.test_every_family_bad_checkpoints import load_error
+from tooling.checkpoints import build_random_checkpoint
 
 # One architecture a family, and Starcoder2, whose sequence bound reads the config once more.
 CASES = [
