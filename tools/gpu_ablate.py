@@ -84,7 +84,7 @@ def _max_rope(rope, positions):
     from max.graph import ops
     from max.nn.kernels import rope_ragged_with_position_ids
 
-    freqs = rope.freqs_cis()
+    freqs = rope.shipped_freqs_cis()
     ids = positions.cast(DType.uint32)
 
     def rotate(x):
@@ -117,37 +117,20 @@ def _f32_layer_norm(self, x):
 def _graph_rotation(make_rotate):
     """Patches the decoder to rotate q and k with graph ops before k is stored:
     `make_rotate(rope_table, positions)` returns the function applied to q and to k."""
-    from common.attention import paged_causal_attention
     from families.llama_style import layers
 
-    def decoder_call(self, tokens, positions, kv_collection, return_n_logits, offsets):
-        rotate = make_rotate(self.rope, positions)
-        step = layers.Step(rotate, kv_collection, offsets)
-        h = self.embedding(tokens)
-        if self.config.layout.scale_embedding:
-            import math
+    shipped_call, shipped_attention = layers.RotaryDecoder.__call__, layers.rotary_attention
 
-            from max.graph import ops
-
-            scale = math.sqrt(self.config.hidden_size)
-            h = h * ops.constant(scale, self.config.dtype, device=self.config.devices[0])
-        for layer in self.layers:
-            h = layer(h, step)
-        return self._postprocess_logits(h, offsets, return_n_logits)
+    def decoder_call(self, tokens, positions, *rest):
+        self.rope.rotate = make_rotate(self.rope, positions)
+        return shipped_call(self, tokens, positions, *rest)
 
     def attention(config, layer, q, k, v, step):
-        rotate = step.freqs_cis
-        return paged_causal_attention(
-            config.kv_params,
-            layer=layer,
-            q=rotate(q),
-            k=rotate(k),
-            v=v,
-            kv_collection=step.kv_collection,
-            input_row_offsets=step.input_row_offsets,
-            scale=config.attention_scale,
-        )
+        rotate, unrotated = step.freqs_cis, step._replace(freqs_cis=None)
+        return shipped_attention(config, layer, rotate(q), rotate(k), v, unrotated)
 
+    layers.RotaryTable.shipped_freqs_cis = layers.RotaryTable.freqs_cis
+    layers.RotaryTable.freqs_cis = lambda table: table.rotate
     layers.RotaryDecoder.__call__ = decoder_call
     layers.rotary_attention = attention
 
@@ -163,25 +146,10 @@ def _with_table(rotation, table=_table):
 def apply_variant(variant: str, architecture: str) -> None:
     import importlib
 
-    from common.attention import paged_causal_attention
     from common.rotary import apply_rotary
-    from families.llama_style import layers
 
     if variant == "no-rotary":
-
-        def no_rotation(config, layer, q, k, v, step):
-            return paged_causal_attention(
-                config.kv_params,
-                layer=layer,
-                q=q,
-                k=k,
-                v=v,
-                kv_collection=step.kv_collection,
-                input_row_offsets=step.input_row_offsets,
-                scale=config.attention_scale,
-            )
-
-        layers.rotary_attention = no_rotation
+        _graph_rotation(lambda rope, positions: lambda x: x)
         name = HF_MODULES[architecture]
         hf = importlib.import_module(f"transformers.models.{name}.modeling_{name}")
         hf.apply_rotary_pos_emb = lambda q, k, cos, sin, *a, **kw: (q, k)
