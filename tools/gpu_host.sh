@@ -13,6 +13,11 @@
 # pytest with an interrupt, so its summary and the records written so far still come back.
 set -uo pipefail
 pieces=${1:?pieces dir}; out=${2:?out dir}; what=${3:?gpu or cpu}; shift 3
+# The bundle's parts may arrive as the piece-K folders make-bundle.sh writes: install.sh wants
+# them side by side.
+if [ ! -e "$pieces/install.sh" ]; then
+  for piece in "$pieces"/piece-*/; do [ -d "$piece" ] && cp -n "$piece"* "$pieces"/; done
+fi
 if [ ! -d /opt/maxgpu/max ]; then
   bash "$pieces/install.sh" "$pieces" /opt/maxgpu > "$out/install.log" 2>&1 || {
     tail -20 "$out/install.log"; exit 1; }
