@@ -18,6 +18,7 @@ Variants (the shipped graph rotates with MAX's fused rope kernel after storing k
   table-on-device graph-rotation with the cos/sin constants made on the GPU
   max-rope        MAX's rope_ragged_with_position_ids kernel rotates, before k is stored
   f32-norm        MAX's LayerNorm computed by hand in float32, cast back after
+ARCHITECTURE LlamaForCausalLM runs MAX's built-in Llama (the control; config "defaults").
 Any variant takes --override '{"hidden_act": "gelu_new"}' etc. (config.json keys, both sides).
 """
 
@@ -39,6 +40,11 @@ HF_MODULES = {
     "GemmaForCausalLM": "gemma",
     "StableLmForCausalLM": "stablelm",
     "Starcoder2ForCausalLM": "starcoder2",
+    # The control: MAX's own Llama (no custom architecture) on a tiny checkpoint of the same
+    # sizes. Wrong there too means MAX's kernels, not our graph.
+    "LlamaForCausalLM": "llama",
+    # The other control: our GPT-2 (no rotation, same common attention).
+    "GPT2LMHeadModel": "gpt2",
 }
 
 
@@ -90,9 +96,7 @@ def _max_rope(rope, positions):
     def rotate(x):
         wide = x.cast(freqs.dtype)
         rotary_dim = int(freqs.shape[-1])
-        out = rope_ragged_with_position_ids(
-            wide[:, :, :rotary_dim], freqs, ids, interleaved=False
-        )
+        out = rope_ragged_with_position_ids(wide[:, :, :rotary_dim], freqs, ids, interleaved=False)
         if rotary_dim < int(x.shape[-1]):
             out = ops.concat([out, wide[:, :, rotary_dim:]], axis=-1)
         return out.cast(x.dtype)
@@ -192,6 +196,7 @@ def main() -> int:
     parser.add_argument("--kv", default="jenga-prefix")
     parser.add_argument("--device", default="gpu")
     parser.add_argument("--override", default="{}", help="JSON config.json keys to set")
+    parser.add_argument("--single", action="store_true", help="each prompt as its own batch of one")
     args = parser.parse_args()
 
     import torch
@@ -199,6 +204,7 @@ def main() -> int:
 
     from tooling.metrics import compare_logits
     from tooling.parity import (
+        DecoderRun,
         hf_teacher_forced_logits,
         load_max_model,
         logit_noise_bound,
@@ -210,10 +216,17 @@ def main() -> int:
     torch.backends.cuda.matmul.allow_tf32 = False
     where = "cuda" if args.device == "gpu" else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
+        from tests.gpt2.conftest import CONFIGS as GPT2_CONFIGS
         from tests.llama_style.conftest import CONFIGS
         from tooling.checkpoints import build_random_checkpoint
 
-        overrides = {**CONFIGS[args.architecture][args.config], **json.loads(args.override)}
+        control = args.architecture == "LlamaForCausalLM"
+        gpt2 = args.architecture == "GPT2LMHeadModel"
+        if control:
+            base = {"max_position_embeddings": 256}
+        else:
+            base = (GPT2_CONFIGS if gpt2 else CONFIGS[args.architecture])[args.config]
+        overrides = {**base, **json.loads(args.override)}
         path = build_random_checkpoint(
             args.architecture, Path(tmp) / "ckpt", config_overrides=overrides, seed=11
         )
@@ -223,11 +236,13 @@ def main() -> int:
         prompts = ragged_prompts(oracle.config.vocab_size)
         model = load_max_model(
             str(path),
-            custom_architectures=["families.llama_style"],
+            custom_architectures=[]
+            if control
+            else ["families.gpt2" if gpt2 else "families.llama_style"],
             devices=args.device,
             encoding=args.encoding,
             kv=args.kv,
-            max_batch_size=len(prompts),
+            max_batch_size=1 if args.single else len(prompts),
             device_memory_utilization=0.05,
         )
         out = {
@@ -237,9 +252,18 @@ def main() -> int:
             "variant": args.variant,
             "kv": args.kv,
             "override": args.override,
+            "single": args.single,
         }
         for attempt in range(2):
-            run = max_greedy(model, prompts, 32)
+            if args.single:
+                runs = [max_greedy(model, [p], 32) for p in prompts]
+                run = DecoderRun(
+                    prompts,
+                    [r.tokens[0] for r in runs],
+                    [r.logits[0] for r in runs],
+                )
+            else:
+                run = max_greedy(model, prompts, 32)
             refs = hf_teacher_forced_logits(oracle, run)
             lows = hf_teacher_forced_logits(low, run)
             out[f"attempt{attempt}"] = {
@@ -248,6 +272,20 @@ def main() -> int:
                 "scale": round(max(float(np.abs(r).max()) for r in refs), 3),
                 "max_cosine_min": [
                     round(compare_logits(r, t).cosine, 6)
+                    for r, t in zip(refs, run.logits, strict=True)
+                ],
+                # Does MAX take its own logits' argmax (the recorded logits are what it
+                # sampled from), and HF's?
+                "tokens_own_argmax": [
+                    float(np.mean(np.argmax(t, -1) == np.asarray(tok)))
+                    for t, tok in zip(run.logits, run.tokens, strict=True)
+                ],
+                "tokens_hf_argmax": [
+                    float(np.mean(np.argmax(r, -1) == np.asarray(tok)))
+                    for r, tok in zip(refs, run.tokens, strict=True)
+                ],
+                "step_error": [
+                    [round(float(np.abs(r[i] - t[i]).max()), 3) for i in (0, 1, 2, 8, 31)]
                     for r, t in zip(refs, run.logits, strict=True)
                 ],
                 "first_step_error": [
