@@ -14,8 +14,16 @@ from common.config import NORM_EPS, Field, Refusal, is_false, size_fields
 
 # The `activation_function` values the graph computes; any other is refused.
 ACTIVATIONS = activation_table(
-    "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "quick_gelu", "relu", "silu", "swish",
-    "tanh", "sigmoid",
+    "gelu_new",
+    "gelu_pytorch_tanh",
+    "gelu_fast",
+    "gelu",
+    "quick_gelu",
+    "relu",
+    "silu",
+    "swish",
+    "tanh",
+    "sigmoid",
 )
 SUPPORTED_ACTIVATIONS = frozenset(ACTIVATIONS)
 
@@ -24,10 +32,11 @@ SUPPORTED_ACTIVATIONS = frozenset(ACTIVATIONS)
 class GPT2Config(TranslatedDecoderConfig):
     DEFAULT_ENCODING: ClassVar[SupportedEncoding] = "float32"
     # Verified: float32 on the CPU (safetensors, and F16/F32 GGUF files), and q4_k on the CPU
-    # with llama.cpp's Q4_K_M files (tests/gpt2/test_gguf.py). q4_0 and q6_k files ran in
-    # exploration but no test checks them yet. bfloat16 is unlisted: on an H200 the trained
-    # Shakespeare checkpoint's logits go wrong once the prefix cache is hit (docs/GPT2.md).
-    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "q4_k"}
+    # with llama.cpp's Q4_K_M files (tests/gpt2/test_gguf.py); float32 and float16 on an H200,
+    # every config (docs/results/gpu-gpt2-*.json). q4_0 and q6_k files ran in exploration but
+    # no test checks them yet. bfloat16 is unlisted: on an H200 the trained Shakespeare
+    # checkpoint's logits go wrong once the prefix cache is hit (docs/GPT2.md).
+    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16", "q4_k"}
 
     # Hugging Face's GPT2Config defaults are the defaults here.
     FIELDS: ClassVar[tuple[Field, ...]] = (

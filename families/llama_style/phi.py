@@ -5,6 +5,9 @@ LayerNorm of each q and k head, partial rotary, and an LM head whose bias stays 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from max.pipelines.modeling.config_enums import SupportedEncoding
 
 from common.config import HEAD_DIM, INTERMEDIATE, KV_HEADS, NORM_EPS, Field, size_fields
 from common.decoder import DecoderPipelineModel
@@ -16,6 +19,9 @@ from .rotary_config import ROPE_REFUSALS, Layout, RotaryConfig, activation_refus
 
 @dataclass(kw_only=True)
 class PhiConfig(RotaryConfig):
+    # float16: every config passed the GPU suite on an H200 (docs/results/gpu-llama_style-*.json);
+    # bfloat16 is unlisted (docs/LLAMA_STYLE.md, "bfloat16 on the GPU").
+    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16"}
     # Hugging Face's PhiConfig defaults are the defaults here.
     FIELDS = (
         *size_fields(
