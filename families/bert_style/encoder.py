@@ -8,6 +8,9 @@ attention weight and padded tokens are never pooled. Weight names are canonical 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import numpy as np
 from max.dtype import DType
 from max.graph import DeviceRef, TensorType, TensorValue, ops
@@ -20,8 +23,23 @@ from common.pooling import pool_graph
 
 from .model_config import ACTIVATIONS, EncoderConfig
 
-# HF's additive mask value: the most negative float32, so a padded key's weight is exactly 0.
-MASKED = float(np.finfo(np.float32).min)
+# A padded key's additive score: the graph dtype's most negative finite value (Hugging Face's
+# `torch.finfo(dtype).min`), so its softmax weight is exactly 0. float32's in float16 would be
+# -inf, and 0 * -inf (every unpadded key) NaN.
+LOWEST: Mapping[DType, float] = MappingProxyType(
+    {
+        DType.float32: float(np.finfo(np.float32).min),
+        DType.float16: float(np.finfo(np.float16).min),
+        DType.bfloat16: -3.3895313892515355e38,  # -(2 - 2**-7) * 2**127
+    }
+)
+
+
+def additive_key_mask(mask: TensorValue, dtype: DType) -> TensorValue:
+    """[batch, seq] 0/1 float mask -> [batch, 1, 1, seq] scores to add: 0 for a real key,
+    LOWEST[dtype] for a padded one."""
+    keys = ops.reshape(ops.cast(mask, dtype), [mask.shape[0], 1, 1, mask.shape[1]])
+    return (1.0 - keys) * LOWEST[dtype]
 
 
 def layer_norm(config: EncoderConfig, width: int) -> LayerNorm:
@@ -135,8 +153,7 @@ class SentenceEncoder(Module):
         )
 
     def __call__(self, input_ids: TensorValue, mask: TensorValue) -> TensorValue:
-        keys = ops.reshape(ops.cast(mask, self.config.dtype), [mask.shape[0], 1, 1, mask.shape[1]])
-        additive_mask = (1.0 - keys) * MASKED
+        additive_mask = additive_key_mask(mask, self.config.dtype)
         h = self.embeddings(input_ids)
         for layer in self.layers:
             h = layer(h, additive_mask)
