@@ -10,6 +10,7 @@ import pytest
 from tooling.metrics import BFLOAT16, FLOAT32
 from tooling.parity import (
     DecoderRun,
+    compare_runs,
     compare_with_hf,
     logit_noise_bound,
     token_disagreements,
@@ -97,3 +98,26 @@ def test_noise_bound_ignores_entries_outside_the_contenders(percentile_entries):
     low = np.argsort(ref, -1)[:, :percentile_entries]
     np.put_along_axis(got, low, ref.min() - 100.0, -1)  # huge error far from the argmax
     assert logit_noise_bound([ref], [got]) == 0.0
+
+
+def test_runs_of_the_same_function_compare_clean():
+    """Two MAX runs (e.g. with and without graph capture) within the format's rounding."""
+    ref = reference_logits()
+    tokens = ref.argmax(-1).tolist()
+    base = DecoderRun(prompts=[[1]], tokens=[tokens], logits=[ref])
+    assert compare_runs(base, run_of(ref, tokens, noise=1e-3), floor=1e-2) == []
+
+
+def test_runs_differing_beyond_the_floor_or_at_a_clear_margin_fail():
+    ref = reference_logits()
+    tokens = ref.argmax(-1).tolist()
+    base = DecoderRun(prompts=[[1]], tokens=[tokens], logits=[ref])
+    # Logits off by up to 0.1 with a floor of 0.01.
+    assert compare_runs(base, run_of(ref, tokens, noise=0.1), floor=1e-2)
+    # One token the reference's second choice, 1.0 behind, with logits within the floor.
+    wrong = list(tokens)
+    wrong[5] = int(np.argsort(ref[5])[-2])
+    problems = compare_runs(base, run_of(ref, wrong, noise=1e-3), floor=1e-2)
+    assert problems == [
+        f"prompt 0: greedy token differs at step 5 beyond 2 x {problems[0].split()[-1]}"
+    ]

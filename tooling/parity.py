@@ -229,3 +229,27 @@ def compare_with_hf(
         guarded, diverged = token_disagreements(ref, tokens, noise_bound)
         report.append(PromptParity(i, compare_logits(ref, got), diverged, guarded))
     return ParityReport(report, thresholds, noise_bound)
+
+
+def compare_runs(reference: DecoderRun, test: DecoderRun, floor: float) -> list[str]:
+    """What differs between two MAX runs of one model on the same prompts that must compute
+    the same function (with and without device graph capture, say): each prompt's logits must
+    agree within `floor` (the format's rounding of one output), and each greedy token must be
+    the reference's argmax unless the reference's own top-2 margin there is within twice the
+    difference measured (a near tie). An empty list means the same function."""
+    problems = []
+    for i, (ref, got, tokens) in enumerate(
+        zip(reference.logits, test.logits, test.tokens, strict=True)
+    ):
+        if ref.shape != got.shape:
+            problems.append(f"prompt {i}: logits of shape {got.shape}, expected {ref.shape}")
+            continue
+        diff = float(np.abs(np.asarray(ref, np.float64) - got).max())
+        if not diff <= floor:
+            problems.append(f"prompt {i}: logits differ by {diff:.4g} > {floor:.4g}")
+        _, diverged = token_disagreements(ref, tokens, diff)
+        if diverged is not None:
+            problems.append(
+                f"prompt {i}: greedy token differs at step {diverged} beyond 2 x {diff:.4g}"
+            )
+    return problems

@@ -3,7 +3,16 @@
 Workload (issue: benchmarks): the GPT-2 124M shape (`GPT2Config()` defaults, random weights),
 a 128-token prompt, 128 new tokens, greedy, EOS ignored, batch sizes 1, 8, 32; (c) is a
 `LlamaForCausalLM` of the same size (hidden 768, 12 layers, 12 heads, MLP 2048 so the
-parameter counts match). All three run in this process on the same device and dtype.
+parameter counts match). All run in this process on the same device and dtype.
+
+More systems (GPU speed issue): `max-neox`, `max-phi` (families.llama_style, hidden 768,
+12 layers, 12 heads, MLP 3072 as GPT-2's), and `max-gpt2x1` (GPT-2 with one layer: the
+per-step floor of the same inputs, embedding and head). `--graph-capture both` runs every MAX
+system with and without device graph capture (`<system>+capture`), e.g.
+
+    python tools/bench.py --device gpu --encoding float16 --batches 1 8 32 128 \
+        --systems max-gpt2 max-llama max-neox max-phi max-gpt2x1 --graph-capture both \
+        --out docs/results/bench-gpu-h200-capture.json
 
 MAX runs through `AutoModel.generate` (one ragged batch, the engine's own batching).
 Time to first token = a run with 1 new token; time per output token = (full - first) / 127.
@@ -31,24 +40,49 @@ sys.path.insert(0, str(ROOT))
 log = logging.getLogger("bench")
 PROMPT_LEN = 128
 NEW_TOKENS = 128
+# The packages each MAX system's checkpoint runs with (none: MAX's own architecture).
+FAMILIES = {
+    "gpt2": ["families.gpt2"],
+    "gpt2x1": ["families.gpt2"],
+    "neox": ["families.llama_style"],
+    "phi": ["families.llama_style"],
+    "llama": [],
+}
 
 
-def build_checkpoints(root: Path) -> dict[str, Path]:
+def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        GPTNeoXConfig,
+        GPTNeoXForCausalLM,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PhiConfig,
+        PhiForCausalLM,
+    )
 
     from tooling.checkpoints import build_tokenizer
 
     torch.manual_seed(0)
     out = {}
-    gpt2 = GPT2LMHeadModel(GPT2Config()).eval()
-    llama_cfg = LlamaConfig(
-        vocab_size=50257, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
-        num_attention_heads=12, num_key_value_heads=12, max_position_embeddings=1024,
-        tie_word_embeddings=True, bos_token_id=0, eos_token_id=0,
-    )
-    llama = LlamaForCausalLM(llama_cfg).eval()
-    for name, model in (("gpt2", gpt2), ("llama", llama)):
+    same_size = {
+        "vocab_size": 50257, "hidden_size": 768, "num_hidden_layers": 12,
+        "num_attention_heads": 12, "max_position_embeddings": 1024,
+        "tie_word_embeddings": True, "bos_token_id": 0, "eos_token_id": 0,
+    }
+    recipes = {
+        "gpt2": lambda: GPT2LMHeadModel(GPT2Config()),
+        "gpt2x1": lambda: GPT2LMHeadModel(GPT2Config(n_layer=1)),
+        "llama": lambda: LlamaForCausalLM(
+            LlamaConfig(**same_size, intermediate_size=2048, num_key_value_heads=12)
+        ),
+        "neox": lambda: GPTNeoXForCausalLM(GPTNeoXConfig(**same_size, intermediate_size=3072)),
+        "phi": lambda: PhiForCausalLM(PhiConfig(**same_size, intermediate_size=3072)),
+    }
+    for name in sorted(names):
+        model = recipes[name]().eval()
         path = root / name
         model.save_pretrained(path, safe_serialization=True)
         build_tokenizer(path, kind="bpe", vocab_size=50257, special_tokens="gpt2")
@@ -133,9 +167,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--encoding", default=None, help="float32 on cpu (default), bfloat16 on gpu")
+    p.add_argument(
+        "--encoding", default=None,
+        help="float32 on cpu (default), float16 on gpu (listed; bfloat16 fails the GPU suite)",
+    )
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--systems", nargs="+", default=["max-gpt2", "hf-gpt2", "max-llama"])
+    p.add_argument(
+        "--graph-capture", choices=["off", "on", "both"], default="off",
+        help="MAX systems with device graph capture off (as measured so far), on, or both",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench.json")
     args = p.parse_args()
     import torch
@@ -143,26 +184,31 @@ def main() -> None:
 
     from tooling.parity import load_max_model
 
-    encoding = args.encoding or ("bfloat16" if args.device == "gpu" else "float32")
+    encoding = args.encoding or ("float16" if args.device == "gpu" else "float32")
     torch_device = "cuda" if args.device == "gpu" else "cpu"
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ckpts = build_checkpoints(Path(tmp))
+        arches = {system.split("-")[1] for system in args.systems} | {"gpt2"}
+        ckpts = build_checkpoints(Path(tmp), arches)
+        captures = {"off": [False], "on": [True], "both": [False, True]}[args.graph_capture]
         for system in args.systems:
             kind, arch = system.split("-")
             path = ckpts[arch]
-            results[system] = {}
             if kind == "max":
-                families = ["families.gpt2"] if arch == "gpt2" else []
-                model = load_max_model(
-                    str(path), custom_architectures=families, devices=args.device,
-                    encoding=encoding, max_batch_size=max(args.batches),
-                )
-                for b in args.batches:
-                    results[system][str(b)] = time_max(model, b, 50257)
-                    log.info("%s batch %d: %s", system, b, results[system][str(b)])
-                del model
+                for capture in captures:
+                    name = system + ("+capture" if capture else "")
+                    results[name] = {}
+                    model = load_max_model(
+                        str(path), custom_architectures=FAMILIES[arch], devices=args.device,
+                        encoding=encoding, max_batch_size=max(args.batches),
+                        device_graph_capture=capture,
+                    )
+                    for b in args.batches:
+                        results[name][str(b)] = time_max(model, b, 50257)
+                        log.info("%s batch %d: %s", name, b, results[name][str(b)])
+                    del model
             else:
+                results[system] = {}
                 dtype = getattr(torch, encoding)
                 hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
                 hf = hf.to(torch_device).eval()

@@ -19,7 +19,15 @@ LABELS = {
     "max-gpt2": "(a) families.gpt2 on MAX",
     "hf-gpt2": "(b) Hugging Face generate()",
     "max-llama": "(c) MAX built-in Llama, same size",
+    "max-neox": "families.llama_style GPT-NeoX, same size",
+    "max-phi": "families.llama_style Phi, same size",
+    "max-gpt2x1": "families.gpt2, one layer (per-step floor)",
 }
+
+
+def label(system: str) -> str:
+    base, capture = system.removesuffix("+capture"), system.endswith("+capture")
+    return LABELS.get(base, base) + (", graph capture" if capture else "")
 
 
 def main() -> None:
@@ -36,7 +44,7 @@ def main() -> None:
         for i, system in enumerate(systems):
             values = [report["results"][system][b]["decode_tok_s"] for b in batches]
             xs = [j + i * width for j in range(len(batches))]
-            ax.bar(xs, values, width, label=LABELS.get(system, system))
+            ax.bar(xs, values, width, label=label(system))
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(batches))], batches)
         ax.set_yscale("log")
         ax.set_xlabel("batch size (concurrent sequences)")
@@ -60,18 +68,21 @@ def markdown_table(report: dict) -> str:
         "| batch | system | decode tok/s | TTFT ms | TPOT ms | (a)/(c) | (a)/(b) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for b in res.get("max-gpt2", {}):
-        a = res["max-gpt2"][b]["decode_tok_s"]
+    batches = next(iter(res.values()), {})
+    for b in batches:
         for system in res:
             r = res[system][b]
             ratios = ["", ""]
-            if system == "max-gpt2":
+            # Each MAX system against MAX's Llama in the same graph-capture mode.
+            suffix = "+capture" if system.endswith("+capture") else ""
+            if system.startswith("max-") and not system.startswith("max-llama"):
+                a = r["decode_tok_s"]
                 ratios = [
                     f"{a / res[s][b]['decode_tok_s']:.2f}" if s in res else "-"
-                    for s in ("max-llama", "hf-gpt2")
+                    for s in ("max-llama" + suffix, "hf-gpt2")
                 ]
             lines.append(
-                f"| {b} | {LABELS.get(system, system)} | {r['decode_tok_s']:.1f} | "
+                f"| {b} | {label(system)} | {r['decode_tok_s']:.1f} | "
                 f"{1000 * r['ttft_s']:.1f} | {r['tpot_ms']:.2f} | {ratios[0]} | {ratios[1]} |"
             )
     bound = report["bound"]
