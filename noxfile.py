@@ -19,7 +19,7 @@ nox.options.default_venv_backend = "none"
 
 ENCODINGS = ["float32", "bfloat16"]
 # GGUF block encodings MAX 26.7 runs on the CPU only; those families.gpt2 lists.
-GGUF_ENCODINGS = ["q4_k"]
+GGUF_ENCODINGS = ["q4_k", "q6_k"]
 # MAX 26.7's KV cache is always paged: the Jenga manager (default) or the legacy one, each with
 # prefix caching on or off.
 KV_STRATEGIES = ["jenga-prefix", "jenga-noprefix", "legacy-prefix", "legacy-noprefix"]

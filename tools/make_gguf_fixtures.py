@@ -51,7 +51,7 @@ FIXTURE_SETS: dict[str, tuple[dict[str, int], tuple[str, ...]]] = {
     "float": ({**CONFIGS["defaults"], "n_ctx": CONFIGS["defaults"]["n_positions"]}, ("F16",)),
     "quantized": (
         {"n_embd": 256, "n_head": 4, "n_layer": 2, "n_positions": 128, "n_ctx": 128},
-        ("Q4_K_M",),
+        ("Q4_K_M", "Q6_K"),
     ),
 }
 SEED = 7

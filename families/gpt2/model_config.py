@@ -31,12 +31,12 @@ SUPPORTED_ACTIVATIONS = frozenset(ACTIVATIONS)
 @dataclass(kw_only=True)
 class GPT2Config(TranslatedDecoderConfig):
     DEFAULT_ENCODING: ClassVar[SupportedEncoding] = "float32"
-    # Verified: float32 on the CPU (safetensors, and F16/F32 GGUF files), and q4_k on the CPU
-    # with llama.cpp's Q4_K_M files (tests/gpt2/test_gguf.py); float32 and float16 on an H200,
-    # every config (docs/results/gpu-gpt2-*.json). q4_0 and q6_k files ran in exploration but
-    # no test checks them yet. bfloat16 is unlisted: on an H200 the trained Shakespeare
+    # Verified: float32 on the CPU (safetensors, and F16/F32 GGUF files), q4_k and q6_k on the
+    # CPU with llama.cpp's Q4_K_M and Q6_K files (tests/gpt2/test_gguf.py); float32 and float16
+    # on an H200, every config (docs/results/gpu-gpt2-*.json). q4_0 files ran in exploration
+    # but no test checks them yet. bfloat16 is unlisted: on an H200 the trained Shakespeare
     # checkpoint's logits go wrong once the prefix cache is hit (docs/GPT2.md).
-    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16", "q4_k"}
+    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16", "q4_k", "q6_k"}
 
     # Hugging Face's GPT2Config defaults are the defaults here.
     FIELDS: ClassVar[tuple[Field, ...]] = (

@@ -2,11 +2,11 @@
 MAX against Hugging Face reading the same file.
 
 F16 runs on the float32 graph and must match Hugging Face's float32 to float32 noise. Q4_K_M
-(Q4_K and Q6_K tensors) runs MAX's quantized matmuls, which round activations to 8 bits
-(gguf_oracle.py): against Hugging Face with the same rounding the logits must agree to
-`ROUNDED_ACTIVATIONS`; against plain Hugging Face, the greedy token may differ only where
-Hugging Face's top-two margin is within twice the largest logit change that the rounding
-itself makes (Hugging Face rounded against plain, on the same sequences).
+(Q4_K and Q6_K tensors) and Q6_K (every matrix Q6_K) run MAX's quantized matmuls, which round
+activations to 8 bits (gguf_oracle.py): against Hugging Face with the same rounding the
+logits must agree to `ROUNDED_ACTIVATIONS`; against plain Hugging Face, the greedy token may
+differ only where Hugging Face's top-two margin is within twice the largest logit change that
+the rounding itself makes (Hugging Face rounded against plain, on the same sequences).
 Each check is shown failing on the same file with two blocks' tensors swapped.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from max.pipelines.modeling.config_enums import supported_encoding_quantization
 
 from common.gguf import (
     GGMLType,
@@ -45,6 +46,8 @@ from .gguf_oracle import hf_gguf_model, round_activations_like_llama_cpp, swap_t
 # "quantized": 256 wide (K-quant rows are 256-value blocks), 128 positions.
 FLOAT_DIR = Path(__file__).parent / "gguf" / "float"
 QUANTIZED_DIR = Path(__file__).parent / "gguf" / "quantized"
+# llama-quantize's files of the "quantized" checkpoint, and the encoding MAX runs each with.
+QUANTIZED_FILES = {"gpt2-q4_k_m.gguf": "q4_k", "gpt2-q6_k.gguf": "q6_k"}
 NEW_TOKENS = 16
 # Prompt plus new tokens must fit the quantized fixture's 128 positions.
 SHARED_PREFIX = 50
@@ -55,8 +58,9 @@ torch.set_num_threads(1)
 # every later logit of that prompt moves. Such flips are expected a few times per run (some
 # 2.5e5 roundings, each inside a ~1e-5 window), so machines differ in where they fall.
 # Measured here: 3e-7 rel without a flip; rel 2.7e-2, cosine 0.9994, KL 6.5e-3 on Q4_K_M
-# with 9 of 16 steps after one (Q6_K 6.4e-3, Q4_0 5.8e-3). The limits allow a flip at the
-# first step (~4e-2) with room to spare; two blocks' ffn_up swapped gives rel 1.2.
+# with 9 of 16 steps after one; on Q6_K rel 4e-7 on 2 prompts, 1.6e-2 (cosine 0.9997, KL
+# 2.6e-3) on the worst flipped one (Q4_0 in exploration 5.8e-3). The limits allow a flip at
+# the first step (~4e-2) with room to spare; two blocks' ffn_up swapped gives rel 1.0-1.5.
 ROUNDED_ACTIVATIONS = Thresholds(max_rel=1e-1, min_cosine=0.995, max_kl=5e-2)
 # For the plain-oracle check only the greedy rule applies; logits differ by the rounding
 # itself (rel 5-9% on these random weights), which the emulated check accounts for.
@@ -84,11 +88,14 @@ def swapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             FLOAT_DIR / "gpt2-f16.gguf", out / "gpt2-f16.gguf",
             "blk.0.ffn_down.weight", "blk.1.ffn_down.weight",
         ),
-        # Q4_K_M keeps blk.1's ffn_down in Q6_K; the ffn_up pair are both Q4_K.
-        "q4_k_m": swap_tensors(
-            QUANTIZED_DIR / "gpt2-q4_k_m.gguf", out / "gpt2-q4_k_m.gguf",
-            "blk.0.ffn_up.weight", "blk.1.ffn_up.weight",
-        ),
+        # Q4_K_M keeps blk.1's ffn_down in Q6_K; the ffn_up pair are both Q4_K (both Q6_K
+        # in the Q6_K file).
+        **{
+            file: swap_tensors(
+                QUANTIZED_DIR / file, out / file, "blk.0.ffn_up.weight", "blk.1.ffn_up.weight"
+            )
+            for file in QUANTIZED_FILES
+        },
     }
 
 
@@ -106,13 +113,17 @@ def test_f16_file_matches_hugging_face(max_models, encoding, kv, swapped):
 
 
 @pytest.mark.slow
-def test_q4_k_m_file_matches_hugging_face(max_models, kv, swapped):
-    file = QUANTIZED_DIR / "gpt2-q4_k_m.gguf"
-    plain = hf_gguf_model(QUANTIZED_DIR, file.name)
-    rounded = hf_gguf_model(QUANTIZED_DIR, file.name)
-    assert round_activations_like_llama_cpp(rounded, file)
-    for path, should_pass in ((file, True), (swapped["q4_k_m"], False)):
-        model = max_gguf(max_models, QUANTIZED_DIR, path, "q4_k", kv)
+@pytest.mark.parametrize("file", QUANTIZED_FILES)
+def test_quantized_file_matches_hugging_face(max_models, encoding, kv, swapped, file):
+    file_encoding = QUANTIZED_FILES[file]
+    if supported_encoding_quantization(encoding) is not None and encoding != file_encoding:
+        pytest.skip(f"the {encoding} session checks the {encoding} file, not {file}")
+    path = QUANTIZED_DIR / file
+    plain = hf_gguf_model(QUANTIZED_DIR, file)
+    rounded = hf_gguf_model(QUANTIZED_DIR, file)
+    assert round_activations_like_llama_cpp(rounded, path)
+    for weights, should_pass in ((path, True), (swapped[file], False)):
+        model = max_gguf(max_models, QUANTIZED_DIR, weights, file_encoding, kv)
         run = max_greedy(model, gguf_prompts(), NEW_TOKENS)
         plain_refs = hf_teacher_forced_logits(plain, run)
         rounded_refs = hf_teacher_forced_logits(rounded, run)
@@ -122,8 +133,8 @@ def test_q4_k_m_file_matches_hugging_face(max_models, kv, swapped):
         greedy = compare_with_hf(plain, run, UNCHECKED, noise_bound=rounding, refs=plain_refs)
         lines = ["against rounded activations:", *emulated.lines(), "against plain:"]
         lines += greedy.lines()
-        assert emulated.ok == should_pass, f"{path}:\n" + "\n".join(lines)
-        assert greedy.ok == should_pass, f"{path}:\n" + "\n".join(lines)
+        assert emulated.ok == should_pass, f"{weights}:\n" + "\n".join(lines)
+        assert greedy.ok == should_pass, f"{weights}:\n" + "\n".join(lines)
 
 
 def test_tensor_type_without_kernel_is_refused_by_name(tmp_path):
