@@ -176,12 +176,28 @@ class TableAdapter:
         if self.check is not None and pipeline_config is not None:
             self.check(pipeline_config)
         table = self.mapping_table()
-        weights = adapt_checkpoint(state_dict, table, pipeline_config=pipeline_config)
+        weights = adapt_checkpoint(
+            state_dict, table, ctx=transform_context(arch_config), pipeline_config=pipeline_config
+        )
         # Encoder configs have no LM head.
         tied_head = getattr(arch_config, "tied_head", None)
         if tied_head is not None:
             weights.pop(tied_head, None)
         return weights
+
+
+# The arch config's sizes that row transforms may read (`common.transforms`, "_rule" adapters).
+CONTEXT_FIELDS = ("num_heads", "num_kv_heads", "head_dim", "hidden_size")
+
+
+def transform_context(sizes: Any) -> dict[str, Any]:
+    """The sizes a row transform reads, as the arch config (or its translated fields, a
+    mapping) decided them; none without one."""
+    if isinstance(sizes, Mapping):
+        found = {name: sizes.get(name) for name in CONTEXT_FIELDS}
+    else:
+        found = {name: getattr(sizes, name, None) for name in CONTEXT_FIELDS}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def conform_to_graph(

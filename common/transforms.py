@@ -1,12 +1,11 @@
 """Layout conversions between Hugging Face checkpoint tensors and per-projection graph weights.
 
-Only what a family or the mapping tests use: GPT-2's Conv1D transpose, and the contiguous
-fused-QKV split (with its inverse) both as a plain function and as an `(array, ctx)` row
-adapter (suffix `_rule`) that reads "num_heads", "num_kv_heads" (defaults to num_heads) and
-"head_dim" (defaults to hidden_size // num_heads) from `ctx`. `compose` chains row adapters.
+Only what a family uses: GPT-2's Conv1D transpose, and GPT-NeoX's per-head fused QKV reordered
+to [q | k | v] (as a plain function and as an `(array, ctx)` row adapter, suffix `_rule`, that
+reads "num_heads" and "head_dim" from `ctx`).
 
-Weights are [out, in] like torch.nn.Linear; biases are 1-D [out]. Every split and fuse works on
-the leading (out) axis, so it serves both. Results are C-contiguous because MAX takes weights
+Weights are [out, in] like torch.nn.Linear; biases are 1-D [out]. The reorder works on the
+leading (out) axis, so it serves both. Results are C-contiguous because MAX takes weights
 through DLPack, which wants a dense layout.
 
 Inputs may be numpy arrays, torch tensors or MAX WeightData/Buffer. Results are numpy arrays,
@@ -131,10 +130,6 @@ def _check_out(array: np.ndarray, expected: int, name: str, layout: str) -> None
         )
 
 
-def _contiguous(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    return tuple(np.ascontiguousarray(a) for a in arrays)
-
-
 # --- Conv1D (GPT-2 stores [in, out]) -----------------------------------------------------------
 
 
@@ -149,29 +144,24 @@ def transpose_conv1d(weight: Any, ctx: Ctx | None = None) -> np.ndarray:
     return np.ascontiguousarray(array.T)
 
 
-# --- contiguous fused QKV: [q | k | v] along out (GPT-2 c_attn, Phi-3 qkv_proj) ----------------
+# --- GPT-NeoX's fused QKV: rows per head as (q, k, v) -> [q | k | v] ----------------------------
 
 
 @_element_moves
-def split_qkv_contiguous(
-    w: Any, q_dim: int, kv_dim: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """[q_dim + 2*kv_dim, ...] -> q [q_dim, ...], k [kv_dim, ...], v [kv_dim, ...]."""
+def per_head_qkv_to_contiguous(w: Any, num_heads: int, head_dim: int) -> np.ndarray:
+    """[num_heads x (q, k, v) x head_dim, ...] (GPT-NeoX's `query_key_value`, weight or bias)
+    -> [q | k | v] along out, each part [num_heads x head_dim]: the layout a contiguous split
+    (and MAX's fused QKV kernels) take. A row permutation, so a projection through it computes
+    the same numbers."""
     array = as_numpy(w)
     _check_out(
-        array, q_dim + 2 * kv_dim, "split_qkv_contiguous", f"[q {q_dim} | k {kv_dim} | v {kv_dim}]"
+        array,
+        3 * num_heads * head_dim,
+        "per_head_qkv_to_contiguous",
+        f"{num_heads} heads x (q, k, v) x {head_dim}",
     )
-    q, k, v = np.split(array, [q_dim, q_dim + kv_dim], axis=0)
-    return _contiguous(q, k, v)
-
-
-@_element_moves
-def fuse_qkv_contiguous(q: Any, k: Any, v: Any) -> np.ndarray:
-    """Inverse of split_qkv_contiguous."""
-    q, k, v = as_numpy(q), as_numpy(k), as_numpy(v)
-    if k.shape != v.shape:
-        raise ValueError(f"fuse_qkv_contiguous: k shape {k.shape} != v shape {v.shape}")
-    return np.concatenate([q, k, v], axis=0)
+    per_head = array.reshape(num_heads, 3, head_dim, *array.shape[1:])
+    return np.ascontiguousarray(per_head.swapaxes(0, 1).reshape(array.shape))
 
 
 # --- (array, ctx) adapters for mapping rows ----------------------------------------------------
@@ -183,30 +173,10 @@ def _require(ctx: Ctx, key: str, transform: str) -> int:
     return int(ctx[key])
 
 
-def _heads(ctx: Ctx, transform: str) -> tuple[int, int, int]:
-    """(num_heads, num_kv_heads, head_dim) from ctx, with the usual Hugging Face fallbacks."""
-    num_heads = _require(ctx, "num_heads", transform)
-    num_kv_heads = int(ctx.get("num_kv_heads") or num_heads)
-    if ctx.get("head_dim") is not None:
-        head_dim = int(ctx["head_dim"])
-    else:
-        head_dim = _require(ctx, "hidden_size", transform) // num_heads
-    return num_heads, num_kv_heads, head_dim
-
-
-def split_qkv_contiguous_rule(w: Any, ctx: Ctx) -> tuple[np.ndarray, ...]:
-    """Row adapter: [q | k | v] with num_heads / num_kv_heads / head_dim from ctx."""
-    heads, kv_heads, head_dim = _heads(ctx, "split_qkv_contiguous_rule")
-    return split_qkv_contiguous(w, heads * head_dim, kv_heads * head_dim)
-
-
-def compose(*transforms: Callable[[Any, Ctx], Any]) -> Callable[[Any, Ctx], Any]:
-    """Chain row transforms left to right: compose(transpose_conv1d, split_qkv_contiguous_rule)."""
-
-    def chained(array: Any, ctx: Ctx) -> Any:
-        for transform in transforms:
-            array = transform(array, ctx)
-        return array
-
-    chained.__name__ = " then ".join(getattr(t, "__name__", repr(t)) for t in transforms)
-    return chained
+def per_head_qkv_to_contiguous_rule(w: Any, ctx: Ctx) -> np.ndarray:
+    """Row adapter: per_head_qkv_to_contiguous with ctx's "num_heads" and "head_dim" (the arch
+    config's, `common.max_weights.TableAdapter`)."""
+    transform = "per_head_qkv_to_contiguous_rule"
+    return per_head_qkv_to_contiguous(
+        w, _require(ctx, "num_heads", transform), _require(ctx, "head_dim", transform)
+    )

@@ -16,10 +16,15 @@ from common.mapping import (
     describe_mapping,
     normalize_dtype,
 )
-from common.transforms import compose, split_qkv_contiguous_rule, transpose_conv1d
+from common.transforms import transpose_conv1d
 
 HIDDEN = 8
 CTX = {"num_heads": 2, "hidden_size": HIDDEN}
+
+
+def conv1d_to_q_k_v(weight: np.ndarray, ctx: dict) -> tuple[np.ndarray, ...]:
+    """A row with three targets: Conv1D [in, 3 x hidden] -> q, k, v [hidden, in]."""
+    return tuple(np.split(transpose_conv1d(weight), 3, axis=0))
 
 # A GPT-2-shaped table, the way a family writes one.
 GPT2_TABLE = MappingTable(
@@ -33,7 +38,7 @@ GPT2_TABLE = MappingTable(
                 "layers.{layer}.attn.k_proj.weight",
                 "layers.{layer}.attn.v_proj.weight",
             ),
-            compose(transpose_conv1d, split_qkv_contiguous_rule),
+            conv1d_to_q_k_v,
         ),
         Row("h.{layer}.attn.c_proj.weight", "layers.{layer}.attn.o_proj.weight", transpose_conv1d),
         Row("ln_f.weight", "norm.weight"),

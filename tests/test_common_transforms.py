@@ -17,10 +17,8 @@ from hypothesis import strategies as st
 
 from common.transforms import (
     as_numpy,
-    compose,
-    fuse_qkv_contiguous,
-    split_qkv_contiguous,
-    split_qkv_contiguous_rule,
+    per_head_qkv_to_contiguous,
+    per_head_qkv_to_contiguous_rule,
     transpose_conv1d,
 )
 
@@ -55,50 +53,32 @@ def test_transpose_conv1d_is_its_own_inverse(out: int, in_dim: int, seed: int) -
     np.testing.assert_array_equal(transpose_conv1d(t), w)
 
 
-@PROPERTY
-@given(heads=dims, kv_heads=dims, head_dim=dims, in_dim=in_dims, seed=st.integers(0, 2**16))
-def test_contiguous_round_trips(
-    heads: int, kv_heads: int, head_dim: int, in_dim: int | None, seed: int
-) -> None:
-    rng = np.random.default_rng(seed)
-    q_dim, kv_dim = heads * head_dim, kv_heads * head_dim
-    w = rand(rng, q_dim + 2 * kv_dim, in_dim)
-    np.testing.assert_array_equal(fuse_qkv_contiguous(*split_qkv_contiguous(w, q_dim, kv_dim)), w)
-    parts = (rand(rng, q_dim, in_dim), rand(rng, kv_dim, in_dim), rand(rng, kv_dim, in_dim))
-    assert_all_equal(split_qkv_contiguous(fuse_qkv_contiguous(*parts), q_dim, kv_dim), parts)
+def split_contiguous(w: np.ndarray, q_dim: int, kv_dim: int) -> list[np.ndarray]:
+    """[q | k | v] along out, as the graph splits a fused projection's output."""
+    return np.split(w, [q_dim, q_dim + kv_dim], axis=0)
 
 
 @PROPERTY
-@given(heads=dims, kv_heads=dims, head_dim=dims, in_dim=in_dims, seed=st.integers(0, 2**16))
-def test_rules_read_ctx_like_the_plain_functions(
-    heads: int, kv_heads: int, head_dim: int, in_dim: int | None, seed: int
+@given(heads=dims, head_dim=dims, in_dim=in_dims, seed=st.integers(0, 2**16))
+def test_per_head_rows_come_out_grouped_by_q_k_v(
+    heads: int, head_dim: int, in_dim: int | None, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
-    ctx = {"num_heads": heads, "num_kv_heads": kv_heads, "head_dim": head_dim}
-    contiguous = rand(rng, (heads + 2 * kv_heads) * head_dim, in_dim)
-    assert_all_equal(
-        split_qkv_contiguous_rule(contiguous, ctx),
-        split_qkv_contiguous(contiguous, heads * head_dim, kv_heads * head_dim),
-    )
-
-
-def test_head_dim_falls_back_to_hidden_over_heads() -> None:
-    w = np.arange(3 * 8 * 2).reshape(24, 2)
-    q, k, v = split_qkv_contiguous_rule(w, {"num_heads": 2, "hidden_size": 8})
-    assert q.shape == k.shape == v.shape == (8, 2)
+    w = rand(rng, 3 * heads * head_dim, in_dim)
+    out = per_head_qkv_to_contiguous(w, heads, head_dim)
+    assert out.shape == w.shape and out.flags.c_contiguous
+    per_head = w.reshape(heads, 3, head_dim, *w.shape[1:])
+    for part, rows in enumerate(split_contiguous(out, heads * head_dim, heads * head_dim)):
+        np.testing.assert_array_equal(rows, per_head[:, part].reshape(rows.shape))
+    ctx = {"num_heads": heads, "head_dim": head_dim}
+    np.testing.assert_array_equal(per_head_qkv_to_contiguous_rule(w, ctx), out)
 
 
 def test_wrong_sizes_name_the_layout() -> None:
-    with pytest.raises(ValueError, match=r"expected 12 for \[q 4 \| k 4 \| v 4\]"):
-        split_qkv_contiguous(np.zeros((10, 3)), 4, 4)
-
-
-def test_compose() -> None:
-    w = np.arange(4 * 12, dtype=np.float32).reshape(4, 12)  # Conv1D [in 4, out 12]
-    q, k, v = compose(transpose_conv1d, split_qkv_contiguous_rule)(
-        w, {"num_heads": 2, "hidden_size": 4}
-    )
-    np.testing.assert_array_equal(np.concatenate([q, k, v]), w.T)
+    with pytest.raises(ValueError, match=r"expected 24 for 2 heads x \(q, k, v\) x 4"):
+        per_head_qkv_to_contiguous(np.zeros((10, 3)), 2, 4)
+    with pytest.raises(ValueError, match=r"needs ctx\['head_dim'\]"):
+        per_head_qkv_to_contiguous_rule(np.zeros((24, 3)), {"num_heads": 2})
 
 
 # --- Hugging Face as the oracle ------------------------------------------------------------------
@@ -152,12 +132,6 @@ def heads_first(states: Any) -> np.ndarray:
     return array.transpose(0, 2, 1, 3).reshape(batch, seq, heads * head_dim)
 
 
-def seq_first(states: Any) -> np.ndarray:
-    """[batch, seq, heads, head_dim] (Falcon's _split_heads layout) -> [batch, seq, heads*hd]."""
-    array = states.numpy().astype(np.float64)
-    return array.reshape(*array.shape[:2], -1)
-
-
 def neutral_rope(torch: Any, dims: int) -> tuple[Any, Any]:
     # cos=1, sin=0 makes rotary embedding the identity, so captured Q/K are raw projections.
     shape = (BATCH, SEQ, dims)
@@ -186,36 +160,34 @@ def test_gpt2_c_attn(torch: Any, captured: dict[str, Any]) -> None:
     with torch.no_grad():
         attn(x)
 
-    rule = compose(transpose_conv1d, split_qkv_contiguous_rule)
-    ctx = {"num_heads": HEADS, "hidden_size": HIDDEN}
-    weights = rule(attn.c_attn.weight, ctx)  # Conv1D [in, out]
-    biases = rule(attn.c_attn.bias, ctx)
+    weights = split_contiguous(transpose_conv1d(attn.c_attn.weight), HIDDEN, HIDDEN)
+    biases = split_contiguous(as_numpy(attn.c_attn.bias), HIDDEN, HIDDEN)
     for name, w, b in zip("qkv", weights, biases, strict=True):
         assert_close(project(x, w, b), heads_first(captured[name]))
 
 
-def test_phi3_qkv_proj(torch: Any, captured: dict[str, Any]) -> None:
-    from transformers import Phi3Config
-    from transformers.models.phi3.modeling_phi3 import Phi3Attention
+def test_gpt_neox_query_key_value(torch: Any, captured: dict[str, Any]) -> None:
+    from transformers import GPTNeoXConfig
+    from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXAttention
 
-    kv_heads = 2
-    config = Phi3Config(
-        hidden_size=HIDDEN,
-        num_attention_heads=HEADS,
-        num_key_value_heads=kv_heads,
-        num_hidden_layers=1,
-        intermediate_size=24,
+    config = GPTNeoXConfig(
+        hidden_size=HIDDEN, num_attention_heads=HEADS, num_hidden_layers=1, intermediate_size=24
     )
     config._attn_implementation = "capture_qkv"
-    attn = randomize(Phi3Attention(config, layer_idx=0), torch)
+    attn = randomize(GPTNeoXAttention(config, layer_idx=0), torch)
     x = torch.randn(BATCH, SEQ, HIDDEN, dtype=torch.float64)
     with torch.no_grad():
-        attn(x, position_embeddings=neutral_rope(torch, attn.head_dim), attention_mask=None)
+        attn(x, attention_mask=None, position_embeddings=neutral_rope(torch, HEAD_DIM))
 
-    ctx = {"num_heads": HEADS, "num_kv_heads": kv_heads, "head_dim": attn.head_dim}
-    weights = split_qkv_contiguous_rule(attn.qkv_proj.weight, ctx)
-    for name, w in zip("qkv", weights, strict=True):
-        assert_close(project(x, w, None), heads_first(captured[name]))
+    ctx = {"num_heads": HEADS, "head_dim": HEAD_DIM}
+    weights = split_contiguous(
+        per_head_qkv_to_contiguous_rule(attn.query_key_value.weight, ctx), HIDDEN, HIDDEN
+    )
+    biases = split_contiguous(
+        per_head_qkv_to_contiguous_rule(attn.query_key_value.bias, ctx), HIDDEN, HIDDEN
+    )
+    for name, w, b in zip("qkv", weights, biases, strict=True):
+        assert_close(project(x, w, b), heads_first(captured[name]))
 
 
 # --- dtypes numpy lacks: moved as raw bits, handed back in the input's kind ----------------------

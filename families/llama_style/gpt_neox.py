@@ -12,7 +12,8 @@ from max.pipelines.modeling.config_enums import SupportedEncoding
 
 from common.config import INTERMEDIATE, NORM_EPS, Field, size_fields
 from common.decoder import DecoderPipelineModel
-from common.mapping import MappingTable
+from common.mapping import MappingTable, Row
+from common.transforms import per_head_qkv_to_contiguous_rule
 
 from .layers import RotaryDecoder
 from .registration import LAYER, layer_with_bias, rotary_architecture, same_names, with_bias
@@ -65,13 +66,20 @@ class GPTNeoXConfig(RotaryConfig):
 
 
 GPT_NEOX_TABLE = MappingTable(
-    rows=same_names(
-        "embed_in.weight",
-        *layer_with_bias("input_layernorm", "post_attention_layernorm"),
-        *layer_with_bias("attention.query_key_value", "attention.dense"),
-        *layer_with_bias("mlp.dense_h_to_4h", "mlp.dense_4h_to_h"),
-        *with_bias("final_layer_norm"),
-        "embed_out.weight",
+    rows=(
+        *same_names(
+            "embed_in.weight",
+            *layer_with_bias("input_layernorm", "post_attention_layernorm"),
+            *layer_with_bias("attention.dense"),
+            *layer_with_bias("mlp.dense_h_to_4h", "mlp.dense_4h_to_h"),
+            *with_bias("final_layer_norm"),
+            "embed_out.weight",
+        ),
+        # Stored per head as (q, k, v); the graph splits [q | k | v].
+        *(
+            Row(name, name, per_head_qkv_to_contiguous_rule)
+            for name in layer_with_bias("attention.query_key_value")
+        ),
     ),
     strip_prefixes=("gpt_neox.",),
     ignore=(

@@ -92,7 +92,7 @@ def qk_norm(config: RotaryConfig, num_heads: int) -> Module:
 
 
 class RotaryAttention(Module):
-    """q, k, v projections (or one fused per-head projection), optional q/k norms, rotary
+    """q, k, v projections (or one fused [q | k | v] projection), optional q/k norms, rotary
     attention over the paged cache, output projection."""
 
     def __init__(self, config: RotaryConfig, layer: int) -> None:
@@ -118,13 +118,14 @@ class RotaryAttention(Module):
         config = self.config
         heads, kv_heads, head_dim = config.num_heads, config.num_kv_heads, config.head_dim
         if config.layout.fused_qkv:
-            # Rows are [heads, (q, k, v), head_dim]: split per head after projecting.
-            qkv = self.query_key_value(x).reshape((-1, heads, 3 * head_dim))
-            q, k, v = ops.split(qkv, [head_dim] * 3, axis=-1)
+            # Rows [q | k | v] (GPT-NeoX's per-head rows are reordered at load).
+            q_dim, kv_dim = heads * head_dim, kv_heads * head_dim
+            q, k, v = ops.split(self.query_key_value(x), [q_dim, kv_dim, kv_dim], axis=-1)
         else:
-            q = self.q_proj(x).reshape((-1, heads, head_dim))
-            k = self.k_proj(x).reshape((-1, kv_heads, head_dim))
-            v = self.v_proj(x).reshape((-1, kv_heads, head_dim))
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.reshape((-1, heads, head_dim))
+        k = k.reshape((-1, kv_heads, head_dim))
+        v = v.reshape((-1, kv_heads, head_dim))
         if config.layout.qk_norm is not None:
             q, k = self.q_layernorm(q), self.k_layernorm(k)
         return self.out(rotary_attention(config, self.layer, q, k, v, step))

@@ -93,7 +93,7 @@ class Layout:
     norm_eps: float
     # LayerNorm with bias, or Gemma's RMSNorm scaling by (1 + weight) in float32.
     norm: Literal["layer", "rms_plus_one"] = "layer"
-    # One `query_key_value` projection laid out [heads, (q, k, v), head_dim] (GPT-NeoX).
+    # One `query_key_value` projection, rows [q | k | v] (GPT-NeoX, reordered at load).
     fused_qkv: bool = False
     qkv_bias: bool = False
     out_bias: bool = False

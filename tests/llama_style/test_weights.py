@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.mapping import IGNORED, MAPPED, WeightMappingError, apply_mapping, describe_mapping
+from common.mapping import (
+    IGNORED,
+    MAPPED,
+    TRANSFORMED,
+    WeightMappingError,
+    apply_mapping,
+    describe_mapping,
+)
 from families.llama_style.gemma import GEMMA_TABLE
 from families.llama_style.gpt_neox import GPT_NEOX_TABLE
 from families.llama_style.phi import PHI_TABLE
@@ -32,8 +39,11 @@ PYTHIA_NAMES = [
 def test_pythia_names_map_and_buffers_are_ignored():
     statuses = {name: status for name, status, _ in describe_mapping(PYTHIA_NAMES, GPT_NEOX_TABLE)}
     buffers = [n for n in PYTHIA_NAMES if n.endswith(("attention.bias", "masked_bias", "inv_freq"))]
+    # The fused QKV rows are reordered from per-head (q, k, v) to [q | k | v] on the way.
+    fused = [n for n in PYTHIA_NAMES if ".query_key_value." in n]
     assert all(statuses[n] == IGNORED for n in buffers)
-    assert all(statuses[n] == MAPPED for n in PYTHIA_NAMES if n not in buffers)
+    assert fused and all(statuses[n] == TRANSFORMED for n in fused)
+    assert all(statuses[n] == MAPPED for n in PYTHIA_NAMES if n not in buffers + fused)
     targets = {n: t for n, _, t in describe_mapping(PYTHIA_NAMES, GPT_NEOX_TABLE)}
     assert targets["gpt_neox.layers.0.attention.query_key_value.weight"] == (
         "layers.0.attention.query_key_value.weight"

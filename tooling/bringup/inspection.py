@@ -300,6 +300,19 @@ def inspect_checkpoint(
     report.table_name, table = family.table(table_name)
     report.table_is_empty = not table.rows
 
+    classes = _decoder_classes(family)
+    fields: dict[str, Any] = {}
+    if classes is not None:
+        from common.arch_config import translate_hf_config
+
+        try:
+            fields = translate_hf_config(classes[0], hf_config, "config.json")
+        except ConfigError as exc:
+            report.config_problems = list(exc.problems)
+    # Row transforms read the head sizes (GPT-NeoX's QKV reorder) as the adapter gets them.
+    from common.max_weights import transform_context
+
+    ctx = transform_context(fields)
     statuses = describe_mapping([t.name for t in tensors], table)
     produced: dict[str, tuple[Shape, list[str]]] = {}
     for info, (_, status, _) in zip(tensors, statuses, strict=True):
@@ -310,7 +323,7 @@ def inspect_checkpoint(
         row, info.targets = resolved
         info.transform = _transform_name(row.transform)
         try:
-            mapped = apply_mapping({info.name: stand_in(info.shape, info.dtype)}, table)
+            mapped = apply_mapping({info.name: stand_in(info.shape, info.dtype)}, table, ctx=ctx)
         except WeightMappingError as exc:
             report.failed.extend(exc.failed)
             continue
@@ -319,15 +332,6 @@ def inspect_checkpoint(
             produced.setdefault(target, (shape, []))[1].append(info.name)
     report.conflicts = [(t, srcs) for t, (_, srcs) in produced.items() if len(srcs) > 1]
 
-    classes = _decoder_classes(family)
-    fields: dict[str, Any] = {}
-    if classes is not None:
-        from common.arch_config import translate_hf_config
-
-        try:
-            fields = translate_hf_config(classes[0], hf_config, "config.json")
-        except ConfigError as exc:
-            report.config_problems = list(exc.problems)
     if fields.get("tie_word_embeddings"):
         # Every family's adapter drops a stored copy of a tied head (an optional target).
         for info in tensors:
