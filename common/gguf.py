@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import gguf
@@ -28,12 +29,14 @@ from max.pipelines.modeling.config_enums import SupportedEncoding, supported_enc
 GGMLType = gguf.GGMLQuantizationType
 
 # Block formats with a MAX CPU matmul kernel, as the graph names them.
-QUANTIZED_TYPES: dict[GGMLType, QuantizationEncoding] = {
-    GGMLType.Q4_0: QuantizationEncoding.Q4_0,
-    GGMLType.Q4_K: QuantizationEncoding.Q4_K,
-    GGMLType.Q6_K: QuantizationEncoding.Q6_K,
-}
-_GGML_OF = {encoding: ggml for ggml, encoding in QUANTIZED_TYPES.items()}
+QUANTIZED_TYPES: Mapping[GGMLType, QuantizationEncoding] = MappingProxyType(
+    {
+        GGMLType.Q4_0: QuantizationEncoding.Q4_0,
+        GGMLType.Q4_K: QuantizationEncoding.Q4_K,
+        GGMLType.Q6_K: QuantizationEncoding.Q6_K,
+    }
+)
+_GGML_OF = MappingProxyType({encoding: ggml for ggml, encoding in QUANTIZED_TYPES.items()})
 # Stored as floats and cast to the graph's float32 at load.
 FLOAT_TYPES = frozenset({GGMLType.F32, GGMLType.F16})
 
@@ -96,7 +99,9 @@ def check_tensor_types(
 # MAX 26.7's `ggml_q4_0_dequantize` (what an embedding gather of Q4_0 rows runs) is wrong on
 # this project's CPU: right for the first 768 rows, wrong from row 768 on, and a 64-row input
 # crashed the process (docs/results/exploration/gguf-gpt2-cpu.md). Q4_K and Q6_K are exact.
-GATHER_REFUSED = {GGMLType.Q4_0: "MAX 26.7's Q4_0 dequantize kernel gives wrong rows past 768"}
+GATHER_REFUSED = MappingProxyType(
+    {GGMLType.Q4_0: "MAX 26.7's Q4_0 dequantize kernel gives wrong rows past 768"}
+)
 
 
 def check_gathered(path: Path, types: Mapping[str, GGMLType], gathered: Iterable[str]) -> None:
