@@ -1,8 +1,10 @@
 """The top module of a ragged, paged decoder graph: its inputs and how MAX traces it.
 
 A family's top module subclasses `PositionedDecoder` and defines only its layers and
-`__call__(tokens, positions, kv_collection, return_n_logits, input_row_offsets)`; the input
-tree (with per-token positions, see `common.decoder`) and the tracing are the same for all.
+`hidden_states(tokens, positions, kv_collection, input_row_offsets)`, the final hidden states
+before the last norm; the input tree (with per-token positions, see `common.decoder`), the
+logits (MAX's `LogitsPostprocessMixin`: `norm`, `lm_head`, `return_logits`) and the tracing
+are the same for all.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from max import tree
 from max.graph import Graph, TensorValue, Type, Value
 from max.graph import Module as GraphModule
-from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams
+from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams, PagedCacheValues
 from max.nn.layer import Module
 from max.nn.transformer import LogitsPostprocessMixin
 
@@ -26,6 +28,27 @@ class PositionedDecoder(LogitsPostprocessMixin, Module):
     """Needs `self.config` with `kv_params` and `devices`, set by the subclass."""
 
     config: Any
+
+    def hidden_states(
+        self,
+        tokens: TensorValue,
+        positions: TensorValue,
+        kv_collection: PagedCacheValues,
+        input_row_offsets: TensorValue,
+    ) -> TensorValue:
+        """[tokens, hidden] after the last block (before the final norm)."""
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        tokens: TensorValue,
+        positions: TensorValue,
+        kv_collection: PagedCacheValues,
+        return_n_logits: TensorValue,
+        input_row_offsets: TensorValue,
+    ) -> tuple[TensorValue, ...]:
+        h = self.hidden_states(tokens, positions, kv_collection, input_row_offsets)
+        return self._postprocess_logits(h, input_row_offsets, return_n_logits)
 
     def input_tree(self) -> OrderedDict[str, object]:
         return decoder_input_tree(self.config.kv_params, self.config.devices[0])

@@ -129,15 +129,14 @@ class GPT2(PositionedDecoder):
         self.norm = self.ln_f
         self.return_logits = config.return_logits
 
-    def __call__(
+    def hidden_states(
         self,
         tokens: TensorValue,
         positions: TensorValue,
         kv_collection: PagedCacheValues,
-        return_n_logits: TensorValue,
         input_row_offsets: TensorValue,
-    ) -> tuple[TensorValue, ...]:
+    ) -> TensorValue:
         h = self.wte(tokens) + self.wpe(positions)
         for block in self.h:
             h = block(h, kv_collection, input_row_offsets)
-        return self._postprocess_logits(h, input_row_offsets, return_n_logits)
+        return h

@@ -196,14 +196,13 @@ class RotaryDecoder(PositionedDecoder):
         if config.tie_word_embeddings:
             self.lm_head.set_shared_weight("weight", embedding.weight)
 
-    def __call__(
+    def hidden_states(
         self,
         tokens: TensorValue,
         positions: TensorValue,
         kv_collection: PagedCacheValues,
-        return_n_logits: TensorValue,
         input_row_offsets: TensorValue,
-    ) -> tuple[TensorValue, ...]:
+    ) -> TensorValue:
         # Rotation positions come from the KV cache (cached tokens + index among the new ones),
         # which is what `positions` holds; the graph input stays for the shared decoder inputs.
         step = Step(self.rope.freqs_cis(), kv_collection, input_row_offsets)
@@ -214,4 +213,4 @@ class RotaryDecoder(PositionedDecoder):
             h = h * ops.constant(scale, self.config.dtype, device=self.config.devices[0])
         for layer in self.layers:
             h = layer(h, step)
-        return self._postprocess_logits(h, input_row_offsets, return_n_logits)
+        return h
