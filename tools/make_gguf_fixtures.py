@@ -90,14 +90,15 @@ def llama_cpp_sources(cache: Path) -> Path:
     return source
 
 
-def build_quantize(source: Path) -> Path:
-    binary = source / "build" / "bin" / "llama-quantize"
+def build_tool(source: Path, target: str) -> Path:
+    """One llama.cpp program (`llama-quantize`, `llama-bench`), built in the sources' `build/`."""
+    binary = source / "build" / "bin" / target
     if binary.is_file():
         return binary
     run(["cmake", "-S", str(source), "-B", str(source / "build"), "-DCMAKE_BUILD_TYPE=Release",
          "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
          "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"])
-    run(["cmake", "--build", str(source / "build"), "-j", "--target", "llama-quantize"])
+    run(["cmake", "--build", str(source / "build"), "-j", "--target", target])
     return binary
 
 
@@ -105,17 +106,16 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def make_fixtures(out: Path, config: dict[str, int], types: list[str], cache: Path) -> None:
+def convert_and_quantize(checkpoint: Path, out: Path, types: list[str], cache: Path) -> list[str]:
+    """`checkpoint` as GGUF files `out/gpt2-<type>.gguf`, made by llama.cpp's own tools.
+
+    Returns the commands, as the manifest records them.
+    """
     source = llama_cpp_sources(cache)
-    quantize = build_quantize(source) if any(t not in ("F32", "F16") for t in types) else None
+    quantize = build_tool(source, "llama-quantize") if set(types) - {"F32", "F16"} else None
     out.mkdir(parents=True, exist_ok=True)
     commands = []
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = build_random_checkpoint(
-            "GPT2LMHeadModel", Path(tmp) / "hf", config_overrides=config, seed=SEED
-        )
-        for name in SIDE_FILES:
-            shutil.copy(checkpoint / name, out / name)
         f32 = Path(tmp) / "gpt2-f32.gguf"
         env = {**os.environ, "PYTHONPATH": f"{source / 'gguf-py'}{os.pathsep}{source}"}
         convert = [sys.executable, "-c", CONVERT, str(checkpoint), "--outtype", "f32",
@@ -135,6 +135,18 @@ def make_fixtures(out: Path, config: dict[str, int], types: list[str], cache: Pa
             assert quantize is not None
             run([str(quantize), str(f32), str(target), gguf_type], stdout=subprocess.DEVNULL)
             commands.append(f"llama-quantize gpt2-f32.gguf {target.name} {gguf_type}")
+    return commands
+
+
+def make_fixtures(out: Path, config: dict[str, int], types: list[str], cache: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = build_random_checkpoint(
+            "GPT2LMHeadModel", Path(tmp) / "hf", config_overrides=config, seed=SEED
+        )
+        for name in SIDE_FILES:
+            shutil.copy(checkpoint / name, out / name)
+        commands = convert_and_quantize(checkpoint, out, types, cache)
     manifest = {
         "tools": f"llama.cpp vendored in llama-cpp-python {LLAMA_CPP_PYTHON} (PyPI sdist)",
         "checkpoint": {"recipe": "tooling.checkpoints.build_random_checkpoint",
@@ -153,7 +165,7 @@ def main() -> None:
                         help="instead of each set's own: F32, F16, or llama-quantize type names "
                         "(Q4_K_M, Q4_0, Q6_K, ...)")
     parser.add_argument("--cache", type=Path, default=CACHE,
-                        help="where the sdist is unpacked and llama-quantize built")
+                        help="where the sdist is unpacked and llama.cpp's tools built")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in args.sets:
