@@ -10,7 +10,7 @@ are the same for all.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +25,12 @@ from common.decoder import decoder_input_tree
 
 
 class PositionedDecoder(LogitsPostprocessMixin, Module):
-    """Needs `self.config` with `kv_params` and `devices`, set by the subclass."""
+    """Needs `self.config` with `kv_params` and `devices`, set by the subclass, and its
+    `hidden_states(tokens, positions, kv_collection, input_row_offsets)`: [tokens, hidden]
+    after the last block (before the final norm)."""
 
     config: Any
-
-    def hidden_states(
-        self,
-        tokens: TensorValue,
-        positions: TensorValue,
-        kv_collection: PagedCacheValues,
-        input_row_offsets: TensorValue,
-    ) -> TensorValue:
-        """[tokens, hidden] after the last block (before the final norm)."""
-        raise NotImplementedError
+    hidden_states: Callable[..., TensorValue]
 
     def __call__(
         self,
