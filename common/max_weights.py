@@ -179,15 +179,20 @@ class TableAdapter:
         weights = adapt_checkpoint(
             state_dict, table, ctx=transform_context(arch_config), pipeline_config=pipeline_config
         )
-        # Encoder configs have no LM head.
-        tied_head = getattr(arch_config, "tied_head", None)
-        if tied_head is not None:
-            weights.pop(tied_head, None)
-        return weights
+        return drop_tied_head(weights, arch_config)
 
 
-# The arch config's sizes that row transforms may read (`common.transforms`, "_rule" adapters).
-CONTEXT_FIELDS = ("num_heads", "num_kv_heads", "head_dim", "hidden_size")
+def drop_tied_head(weights: MappedWeights, arch_config: Any) -> MappedWeights:
+    """`weights` without the stored head the arch config ties to the embedding (its
+    `tied_head`; encoder configs have no LM head): Hugging Face ignores that copy."""
+    tied_head = getattr(arch_config, "tied_head", None)
+    if tied_head is not None:
+        weights.pop(tied_head, None)
+    return weights
+
+
+# The arch config's sizes that row transforms read (`common.transforms`, "_rule" adapters).
+CONTEXT_FIELDS = ("num_heads", "head_dim")
 
 
 def transform_context(sizes: Any) -> dict[str, Any]:

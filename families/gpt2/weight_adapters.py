@@ -28,7 +28,7 @@ from common.gguf import (
     tensor_types,
 )
 from common.mapping import MappingTable, Row, apply_mapping
-from common.max_weights import MappedWeights, TableAdapter
+from common.max_weights import MappedWeights, TableAdapter, drop_tied_head
 from common.transforms import transpose_conv1d
 
 from .model_config import GPT2Config
@@ -134,7 +134,4 @@ def convert_gguf_state_dict(
         ),
         GPT2_GGUF_TABLE,
     )
-    tied_head = getattr(arch_config, "tied_head", None)
-    if tied_head is not None:
-        weights.pop(tied_head, None)
-    return weights
+    return drop_tied_head(weights, arch_config)

@@ -6,9 +6,6 @@ tied to the embedding unless the config says otherwise."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-from max.pipelines.modeling.config_enums import SupportedEncoding
 
 from common.config import (
     HEAD_DIM,
@@ -27,6 +24,7 @@ from .registration import LAYER, layer_with_bias, model_table, rotary_architectu
 from .rotary_config import (
     FULL_ROTARY_REFUSALS,
     ROPE_REFUSALS,
+    WITH_FLOAT16,
     Layout,
     RotaryConfig,
     activation_refusal,
@@ -36,9 +34,7 @@ from .rotary_config import (
 
 @dataclass(kw_only=True)
 class GemmaConfig(RotaryConfig):
-    # float16: every config passed the GPU suite on an H200 (docs/results/gpu-llama_style-*.json);
-    # bfloat16 is unlisted (docs/LLAMA_STYLE.md, "bfloat16 on the GPU").
-    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16"}
+    SUPPORTED_ENCODINGS = set(WITH_FLOAT16)
     # Hugging Face's GemmaConfig defaults are the defaults here.
     FIELDS = (
         *size_fields(

@@ -6,9 +6,6 @@ and MLP side by side (parallel residual, the default) or one after the other. Ol
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-from max.pipelines.modeling.config_enums import SupportedEncoding
 
 from common.config import INTERMEDIATE, NORM_EPS, Field, size_fields
 from common.decoder import DecoderPipelineModel
@@ -17,14 +14,19 @@ from common.transforms import per_head_qkv_to_contiguous_rule
 
 from .layers import RotaryDecoder
 from .registration import LAYER, layer_with_bias, rotary_architecture, same_names, with_bias
-from .rotary_config import ROPE_REFUSALS, Layout, RotaryConfig, activation_refusal, rope_fields
+from .rotary_config import (
+    ROPE_REFUSALS,
+    WITH_FLOAT16,
+    Layout,
+    RotaryConfig,
+    activation_refusal,
+    rope_fields,
+)
 
 
 @dataclass(kw_only=True)
 class GPTNeoXConfig(RotaryConfig):
-    # float16: every config passed the GPU suite on an H200 (docs/results/gpu-llama_style-*.json);
-    # bfloat16 is unlisted (docs/LLAMA_STYLE.md, "bfloat16 on the GPU").
-    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16"}
+    SUPPORTED_ENCODINGS = set(WITH_FLOAT16)
     HEADS_SPLIT_HIDDEN = True
     # Hugging Face's GPTNeoXConfig defaults are the defaults here.
     FIELDS = (

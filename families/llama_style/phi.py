@@ -5,23 +5,25 @@ LayerNorm of each q and k head, partial rotary, and an LM head whose bias stays 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-from max.pipelines.modeling.config_enums import SupportedEncoding
 
 from common.config import HEAD_DIM, INTERMEDIATE, KV_HEADS, NORM_EPS, Field, size_fields
 from common.decoder import DecoderPipelineModel
 
 from .layers import RotaryDecoder
 from .registration import layer_with_bias, model_table, rotary_architecture, with_bias
-from .rotary_config import ROPE_REFUSALS, Layout, RotaryConfig, activation_refusal, rope_fields
+from .rotary_config import (
+    ROPE_REFUSALS,
+    WITH_FLOAT16,
+    Layout,
+    RotaryConfig,
+    activation_refusal,
+    rope_fields,
+)
 
 
 @dataclass(kw_only=True)
 class PhiConfig(RotaryConfig):
-    # float16: every config passed the GPU suite on an H200 (docs/results/gpu-llama_style-*.json);
-    # bfloat16 is unlisted (docs/LLAMA_STYLE.md, "bfloat16 on the GPU").
-    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16"}
+    SUPPORTED_ENCODINGS = set(WITH_FLOAT16)
     # Hugging Face's PhiConfig defaults are the defaults here.
     FIELDS = (
         *size_fields(
