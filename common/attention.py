@@ -1,10 +1,13 @@
-"""Causal attention over MAX's paged KV cache, for projections a family has already made.
+"""Causal attention over MAX's paged KV cache.
 
-A family computes q, k, v its own way (fused or not); this stores k and v in the cache for
-`layer`, rotates q and the stored k when given a rotary table (MAX's `fused_qk_ragged_rope`,
-the path MAX's own Llama-family attention takes), and runs MAX's ragged flash-attention kernel,
-which masks causally within each sequence of the batch and attends to what earlier steps
-cached.
+Two entries. `paged_causal_attention` takes projections a family has already made (any layout,
+quantized or not) and stores k and v in the cache for `layer`. `fused_qkv_attention` takes the
+hidden states and one [q; k; v] float weight (rows: query heads, then key heads, then value
+heads, each head's channels together; bias likewise) and lets MAX's `fused_qkv_ragged_matmul`
+project and store k and v in one kernel, as MAX's own Llama-family attention does. Both then
+rotate q and the stored k when given a rotary table (MAX's `fused_qk_ragged_rope`) and run
+MAX's ragged flash-attention kernel, which masks causally within each sequence of the batch and
+attends to what earlier steps cached.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from max.nn.attention.mask_config import MHAMaskVariant
 from max.nn.kernels import (
     flash_attention_ragged,
     fused_qk_ragged_rope,
+    fused_qkv_ragged_matmul,
     store_k_cache_ragged,
     store_v_cache_ragged,
 )
@@ -45,6 +49,57 @@ def paged_causal_attention(
     layer_idx = ops.constant(layer, DType.uint32, device=DeviceRef.CPU())
     store_k_cache_ragged(kv_collection, k, input_row_offsets, layer_idx)
     store_v_cache_ragged(kv_collection, v, input_row_offsets, layer_idx)
+    return _attend_to_cache(
+        kv_params, layer_idx, q, kv_collection, input_row_offsets, scale, sliding_window, freqs_cis
+    )
+
+
+def fused_qkv_attention(
+    kv_params: KVCacheParams,
+    *,
+    layer: int,
+    x: TensorValue,
+    wqkv: TensorValue,
+    bias: TensorValue | None,
+    num_heads: int,
+    kv_collection: PagedCacheValues,
+    input_row_offsets: TensorValue,
+    scale: float,
+    sliding_window: int | None = None,
+    freqs_cis: TensorValue | None = None,
+) -> TensorValue:
+    """Attends x [tokens, hidden] through the fused projection `wqkv` [(num_heads + 2 *
+    kv_heads) * head_dim, hidden] (and `bias`), k and v stored by the projection kernel;
+    rotation and the rest as `paged_causal_attention`. Returns [tokens, heads * head_dim]."""
+    layer_idx = ops.constant(layer, DType.uint32, device=DeviceRef.CPU())
+    q = fused_qkv_ragged_matmul(
+        kv_params,
+        input=x,
+        input_row_offsets=input_row_offsets,
+        wqkv=wqkv,
+        kv_collection=kv_collection,
+        layer_idx=layer_idx,
+        n_heads=num_heads,
+        bias=bias,
+    )
+    q = q.reshape((-1, num_heads, kv_params.head_dim))
+    return _attend_to_cache(
+        kv_params, layer_idx, q, kv_collection, input_row_offsets, scale, sliding_window, freqs_cis
+    )
+
+
+def _attend_to_cache(
+    kv_params: KVCacheParams,
+    layer_idx: TensorValue,
+    q: TensorValue,
+    kv_collection: PagedCacheValues,
+    input_row_offsets: TensorValue,
+    scale: float,
+    sliding_window: int | None,
+    freqs_cis: TensorValue | None,
+) -> TensorValue:
+    """q [tokens, heads, head_dim] (rotated with the k just stored, given `freqs_cis`)
+    attending causally to this layer's cache."""
     if freqs_cis is not None:
         q = fused_qk_ragged_rope(
             kv_params, q, input_row_offsets, kv_collection, freqs_cis, layer_idx, interleaved=False

@@ -14,7 +14,7 @@ from max.nn.layer import LayerList, Module
 from max.nn.linear import Linear
 from max.nn.norm import LayerNorm
 
-from common.attention import paged_causal_attention
+from common.attention import fused_qkv_attention, paged_causal_attention
 from common.decoder_graph import PositionedDecoder
 from common.gguf import stored_as
 
@@ -43,9 +43,26 @@ class GPT2Attention(Module):
             q.get(f"h.{layer}.attn.c_proj.weight"),
         )
 
+        # c_attn's rows are [q; k; v] (Conv1D transposed at load): MAX's fused projection
+        # can store k and v itself, unless the file keeps c_attn in a GGUF block format.
+        self.fused_qkv = q.get(f"h.{layer}.attn.c_attn.weight") is None
+
     def __call__(
         self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
     ) -> TensorValue:
+        if self.fused_qkv:
+            attn = fused_qkv_attention(
+                self.kv_params,
+                layer=self.layer,
+                x=x,
+                wqkv=TensorValue(self.c_attn.weight),
+                bias=TensorValue(self.c_attn.bias),
+                num_heads=self.num_heads,
+                kv_collection=kv_collection,
+                input_row_offsets=input_row_offsets,
+                scale=self.scale,
+            )
+            return self.c_proj(attn)
         q, k, v = ops.split(self.c_attn(x), [x.shape[-1]] * 3, axis=-1)
         heads = (-1, self.num_heads, self.head_dim)
         attn = paged_causal_attention(
