@@ -190,6 +190,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         arches = {system.split("-")[1] for system in args.systems} | {"gpt2"}
         ckpts = build_checkpoints(Path(tmp), arches)
+        bytes_per_param = 2 if encoding in ("bfloat16", "float16") else 4
+        gpt2_bytes = weight_bytes(ckpts["gpt2"]) * bytes_per_param // 4
+        bandwidth = measure_bandwidth(torch_device)
+        report = {
+            "device": args.device,
+            "machine": platform.processor() or platform.machine(),
+            "gpu": gpu_name() if args.device == "gpu" else None,
+            "encoding": encoding,
+            "workload": {"prompt_tokens": PROMPT_LEN, "new_tokens": NEW_TOKENS},
+            "results": results,
+            "bound": {
+                "weight_bytes": gpt2_bytes,
+                "measured_bandwidth_GBps": bandwidth / 1e9,
+                "batch1_decode_bound_tok_s": bandwidth / gpt2_bytes,
+            },
+            "command": " ".join(sys.argv),
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+
+        def write() -> None:
+            """The report so far: a run cut short keeps the systems it finished."""
+            args.out.write_text(json.dumps(report, indent=2))
+            log.info("wrote %s", args.out)
+
         captures = {"off": [False], "on": [True], "both": [False, True]}[args.graph_capture]
         for system in args.systems:
             kind, arch = system.split("-")
@@ -207,6 +231,7 @@ def main() -> None:
                         results[name][str(b)] = time_max(model, b, 50257)
                         log.info("%s batch %d: %s", name, b, results[name][str(b)])
                     del model
+                    write()
             else:
                 results[system] = {}
                 dtype = getattr(torch, encoding)
@@ -216,26 +241,7 @@ def main() -> None:
                     results[system][str(b)] = time_hf(hf, b, 50257, torch_device)
                     log.info("%s batch %d: %s", system, b, results[system][str(b)])
                 del hf
-        bytes_per_param = 2 if encoding in ("bfloat16", "float16") else 4
-        gpt2_bytes = weight_bytes(ckpts["gpt2"]) * bytes_per_param // 4
-    bandwidth = measure_bandwidth(torch_device)
-    report = {
-        "device": args.device,
-        "machine": platform.processor() or platform.machine(),
-        "gpu": gpu_name() if args.device == "gpu" else None,
-        "encoding": encoding,
-        "workload": {"prompt_tokens": PROMPT_LEN, "new_tokens": NEW_TOKENS},
-        "results": results,
-        "bound": {
-            "weight_bytes": gpt2_bytes,
-            "measured_bandwidth_GBps": bandwidth / 1e9,
-            "batch1_decode_bound_tok_s": bandwidth / gpt2_bytes,
-        },
-        "command": " ".join(sys.argv),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    log.info("wrote %s", args.out)
+                write()
 
 
 def gpu_name() -> str:

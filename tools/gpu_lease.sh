@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One device lease's GPU work, started in the background so it outlives the `device` call that
+# starts it; later calls poll it and collect what it wrote. Runs on the GPU host.
+#
+#   COMMIT=sha bash tools/gpu_lease.sh start PIECES_DIR   # install MAX, copy the tree, start
+#   bash tools/gpu_lease.sh poll                          # progress of every job
+#   bash tools/gpu_lease.sh collect OUT_DIR               # logs, records, results -> OUT_DIR
+#
+# Jobs (each optional but the first):
+#   listed   the GPU suite as the repository lists encodings (tools/gpu_host.sh gpu), on GPU 0;
+#            SUITE_ENCODINGS (default float32,float16), SUITE_FIRST: space-separated patterns,
+#            tests matching the first go first, and so on (the rest keep pytest's order);
+#            SUITE_WORKERS (default 12).
+#   explore  EXPLORE_K (a pytest -k expression) on a copy listing every float encoding
+#            (tools/explore_copy.py), with EXPLORE_ENCODINGS, EXPLORE_WORKERS (default 4), GPU 0.
+#   bench    BENCH_ARGS (tools/bench.py's arguments, --out excepted), alone on GPU 1 and on
+#            cores 0-7, with the suite on the other cores, so it times a quiet card; needs two GPUs.
+# LIMIT (seconds, default 1200) stops every job with an interrupt; what it finished comes back.
+set -uo pipefail
+verb=${1:?start, poll or collect}
+work=/var/tmp/lease
+
+ordered_tests() {  # the suite's test ids, SUITE_FIRST's patterns first
+  MAXFAM_GPU_ENCODINGS=$SUITE_ENCODINGS python3 -m pytest -p no:cacheprovider tests/gpu -m gpu \
+    --collect-only -q 2>/dev/null | grep '::' | python3 -c '
+import re, sys
+ids = sys.stdin.read().split()
+first = sys.argv[1:]
+rank = lambda t: next((i for i, p in enumerate(first) if re.search(p, t)), len(first))
+print("\n".join(sorted(ids, key=rank)))' $SUITE_FIRST
+}
+
+case "$verb" in
+  start)
+    pieces=${2:?pieces dir}
+    mkdir -p "$work/out/listed" "$work/out/explore" "$work/out/bench"
+    bash tools/gpu_host.sh "$pieces" "$work/out" install || exit 1
+    rm -rf "$work/repo" "$work/explore"
+    mkdir -p "$work/repo"
+    tar --exclude=./.gpu --exclude=./.whl --exclude=./.venv -cf - . | tar -xf - -C "$work/repo"
+    cd "$work/repo" || exit 1
+    export PYTHONPATH=/opt/maxgpu:$PWD
+    gpus=$(nvidia-smi -L | wc -l) last=$(($(nproc) - 1))
+    suite_cpus=0-$last
+    if [ -n "${BENCH_ARGS:-}" ] && [ "$gpus" -ge 2 ]; then
+      suite_cpus=8-$last
+      CUDA_VISIBLE_DEVICES=1 setsid nohup timeout -s INT "${LIMIT:-1200}" taskset -c 0-7 \
+        python3 tools/bench.py $BENCH_ARGS --out "$work/out/bench/bench-gpu.json" \
+        > "$work/out/bench/bench.log" 2>&1 < /dev/null &
+    fi
+    SUITE_ENCODINGS=${SUITE_ENCODINGS:-float32,float16}
+    tests=$(ordered_tests)
+    MAXFAM_GPU_ENCODINGS=$SUITE_ENCODINGS CUDA_VISIBLE_DEVICES=0 LIMIT=${LIMIT:-1200} \
+      setsid nohup taskset -c "$suite_cpus" bash tools/gpu_host.sh "$pieces" "$work/out/listed" \
+      gpu -n "${SUITE_WORKERS:-12}" -v $tests > "$work/out/listed/host.log" 2>&1 < /dev/null &
+    if [ -n "${EXPLORE_K:-}" ]; then
+      python3 tools/explore_copy.py "$work/explore" > "$work/out/explore/listing.txt"
+      cd "$work/explore" || exit 1
+      MAXFAM_GPU_ENCODINGS=${EXPLORE_ENCODINGS:-float16} CUDA_VISIBLE_DEVICES=0 \
+        LIMIT=${LIMIT:-1200} setsid nohup taskset -c "$suite_cpus" bash tools/gpu_host.sh \
+        "$pieces" "$work/out/explore" gpu -n "${EXPLORE_WORKERS:-4}" -v -k "$EXPLORE_K" \
+        > "$work/out/explore/host.log" 2>&1 < /dev/null &
+    fi
+    sleep 5
+    echo "started: $(echo "$tests" | wc -l) listed tests; explore: ${EXPLORE_K:-none};" \
+      "bench: ${BENCH_ARGS:-none} ($gpus GPUs, suite on cores $suite_cpus)"
+    ;;
+  poll)
+    for job in listed explore; do
+      log=$work/out/$job/gpu.log
+      [ -f "$log" ] || continue
+      echo "$job: $(ls "$work/out/$job/rec" 2>/dev/null | wc -l) records;" \
+        "$(grep -cE 'PASSED|FAILED' "$log") reported; last: $(tail -c 300 "$log" | tr '\n' ' ')"
+    done
+    [ -f "$work/out/bench/bench.log" ] && grep -E "batch|wrote|Error" "$work/out/bench/bench.log" | tail -6
+    nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv,noheader
+    uptime
+    ;;
+  collect)
+    out=${2:?out dir}
+    for job in listed explore; do
+      [ -d "$work/out/$job/rec" ] && tar czf "$work/out/$job/records-now.tgz" -C "$work/out/$job" rec
+    done
+    cp -r "$work/out/." "$out/"
+    ;;
+esac
