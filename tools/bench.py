@@ -177,6 +177,10 @@ def main() -> None:
         "--graph-capture", choices=["off", "on", "both"], default="off",
         help="MAX systems with device graph capture off (as measured so far), on, or both",
     )
+    p.add_argument(
+        "--kv", default="jenga-prefix",
+        help="MAX's KV-cache strategy (tooling.parity.KV_STRATEGIES); prefix caching on, as served",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench.json")
     args = p.parse_args()
     import torch
@@ -205,6 +209,7 @@ def main() -> None:
                 "measured_bandwidth_GBps": bandwidth / 1e9,
                 "batch1_decode_bound_tok_s": bandwidth / gpt2_bytes,
             },
+            "kv": args.kv,
             "command": " ".join(sys.argv),
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -226,6 +231,7 @@ def main() -> None:
                         str(path), custom_architectures=FAMILIES[arch], devices=args.device,
                         encoding=encoding, max_batch_size=max(args.batches),
                         device_graph_capture=capture,
+                        kv=args.kv,
                     )
                     for b in args.batches:
                         results[name][str(b)] = time_max(model, b, 50257)

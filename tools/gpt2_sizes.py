@@ -92,6 +92,8 @@ def serve_size(size: str, device: str, work: Path) -> dict:
     built_s = time.perf_counter() - start
     weights = sum(f.stat().st_size for f in path.glob("*.safetensors"))
     args = ["--max-batch-size", "1", "--max-length", str(POSITIONS)]
+    # float32, listed everywhere (MAX would pick bfloat16 on a GPU, which GPT-2 does not list).
+    args += ["--quantization-encoding", "float32"]
     if device == "gpu":
         args += ["--device-memory-utilization", MEMORY_SHARE]
     start = time.perf_counter()

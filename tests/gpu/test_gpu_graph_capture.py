@@ -51,6 +51,7 @@ def test_graph_capture_replays_the_same_function(case, encoding, tmp_path, recor
             max_batch_size=len(prompts),
             device_memory_utilization=DEVICE_MEMORY_SHARE,
             device_graph_capture=capture,
+            kv="jenga-prefix",  # as served (load_max_model's default turns prefix caching off)
         )
         runs[capture] = max_greedy(model, prompts, NEW_TOKENS)
         del model
