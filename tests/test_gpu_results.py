@@ -84,3 +84,33 @@ def test_table_shows_a_size_checklist_record(tmp_path):
     gpu_results.merge(folder, commit="abc123", command="c", out_dir=tmp_path)
     line = next(x for x in gpu_results.table(tmp_path).splitlines() if "gpt2-xl" in x)
     assert "| pass |" in line and "ready in 151 s" in line and "weights 6084 MiB" in line
+
+
+def test_a_newer_failure_keeps_the_last_pass_and_a_newer_pass_replaces_both(tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+
+    def run(commit: str, ok: bool, architecture: str = "GPTNeoXForCausalLM") -> None:
+        folder = tmp_path / f"records-{commit}"
+        folder.mkdir()
+        rec = decoder_record(architecture, "float16", ok, 0.99999 if ok else 0.5)
+        (folder / "0.json").write_text(json.dumps(rec))
+        gpu_results.merge(folder, commit=commit, command=f"run {commit}", out_dir=out)
+
+    def entries() -> list[tuple[str, str, bool]]:
+        doc = json.loads((out / "gpu-llama_style-nvidia-h200.json").read_text())
+        return [(e["architecture"], e["commit"], e["ok"]) for e in doc["results"]]
+
+    run("aaa", ok=True)
+    run("bbb", ok=True, architecture="PhiForCausalLM")
+    assert entries() == [("GPTNeoXForCausalLM", "aaa", True), ("PhiForCausalLM", "bbb", True)]
+    run("ccc", ok=False)
+    assert entries() == [
+        ("GPTNeoXForCausalLM", "aaa", True),
+        ("GPTNeoXForCausalLM", "ccc", False),
+        ("PhiForCausalLM", "bbb", True),
+    ]
+    table = gpu_results.table(out)
+    assert "`aaa`" in table and "`ccc`" in table and "`bbb`" in table
+    run("ddd", ok=True)
+    assert entries() == [("GPTNeoXForCausalLM", "ddd", True), ("PhiForCausalLM", "bbb", True)]

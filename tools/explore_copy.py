@@ -16,10 +16,9 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The encoding sets of the arch configs: a `SUPPORTED_ENCODINGS` class attribute, or a module
-# constant a family's configs share (llama_style's WITH_FLOAT16).
+# The encoding sets of the arch configs: a `SUPPORTED_ENCODINGS` class attribute.
 LISTING = re.compile(
-    r'^(\s*(?:SUPPORTED_ENCODINGS(?::[^=]+)?|WITH_FLOAT16)\s*=\s*(?:frozenset\()?)\{([^}]*)\}',
+    r'^(\s*SUPPORTED_ENCODINGS(?::[^=]+)?\s*=\s*(?:frozenset\()?)\{([^}]*)\}',
     re.MULTILINE,
 )
 

@@ -26,24 +26,48 @@ def slug(text: str) -> str:
 
 
 def merge(records: Path, *, commit: str, command: str, out_dir: Path = RESULTS) -> list[Path]:
-    """One results file per (family, card); a record of a newer run replaces the same test's."""
+    """One results file per (family, card), each entry stamped with its run's commit and command.
+
+    A test's newest record replaces its older ones, except that a newer failure keeps the
+    test's last pass beside it: the file says when it last passed and what broke since."""
     grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for file in sorted(records.glob("*.json")):
         entry = json.loads(file.read_text())
-        grouped[(entry["family"], entry["card"])].append(entry)
+        grouped[(entry["family"], entry["card"])].append(
+            {**entry, "commit": commit, "command": command}
+        )
     written = []
     for (family, card), entries in sorted(grouped.items()):
         path = out_dir / f"gpu-{family}-{slug(card)}.json"
+        kept = [e for e in _earlier_entries(path) if _still_relevant(e, entries)]
         doc = {
             "family": family,
             "card": card,
             "commit": commit,
             "command": command,
-            "results": sorted(entries, key=lambda e: e["test"]),
+            "results": sorted([*kept, *entries], key=lambda e: (e["test"], not e["ok"])),
         }
         path.write_text(json.dumps(doc, indent=1, default=float) + "\n")
         written.append(path)
     return written
+
+
+def _earlier_entries(path: Path) -> list[dict]:
+    """The entries a results file holds, each with its own commit and command."""
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    return [
+        {**e, "commit": e.get("commit", doc["commit"]), "command": e.get("command", doc["command"])}
+        for e in doc.get("results", [])
+    ]
+
+
+def _still_relevant(earlier: dict, newer: list[dict]) -> bool:
+    """An earlier entry stays when no newer run has its test, or as the last pass before a
+    newer failure."""
+    same = [e for e in newer if e["test"] == earlier["test"]]
+    return not same or (earlier["ok"] and not any(e["ok"] for e in same))
 
 
 def _figure(entry: dict) -> str:
@@ -73,9 +97,10 @@ def table(results_dir: Path = RESULTS) -> str:
             continue  # an older tool's file, kept as history
         for e in doc["results"]:
             verdict = "pass" if e["ok"] else "**FAIL**"
+            commit = e.get("commit", doc["commit"])[:10]
             rows.append(
                 f"| `{e['architecture']}` | {e['config']} | {e['encoding']} | {e['kv']} | "
-                f"{doc['card']} | {verdict} | {_figure(e)} | `{doc['commit'][:10]}` "
+                f"{doc['card']} | {verdict} | {_figure(e)} | `{commit}` "
                 f"([{path.name}](results/{path.name})) |"
             )
     head = [

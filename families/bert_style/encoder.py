@@ -157,6 +157,6 @@ class SentenceEncoder(Module):
         h = self.embeddings(input_ids)
         for layer in self.layers:
             h = layer(h, additive_mask)
-        if not self.config.pool_embeddings:
-            return h
-        return pool_graph(h, mask, self.config.pooling)
+        out = pool_graph(h, mask, self.config.pooling) if self.config.pool_embeddings else h
+        # MAX's embeddings pipeline reads the output with numpy, which has no bfloat16.
+        return ops.cast(out, DType.float32)

@@ -90,8 +90,10 @@ class EncoderConfig:
     """Base of every architecture's config: HF fields in, one encoder graph's config out."""
 
     DEFAULT_ENCODING: ClassVar[SupportedEncoding] = "float32"
-    # Verified: float32 on the CPU (docs/BERT_STYLE.md). bfloat16 awaits a GPU run.
-    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32"}
+    # Verified: float32 on the CPU (docs/BERT_STYLE.md); float32 and float16 on an H200, every
+    # architecture (docs/results/gpu-bert_style-*.json; the attention is plain matmuls and
+    # softmax, no kernel chosen by head size). bfloat16 awaits a GPU run of the float32 output.
+    SUPPORTED_ENCODINGS: ClassVar[set[SupportedEncoding]] = {"float32", "float16"}
     FIELDS: ClassVar[tuple[Field, ...]] = _BERT_FIELDS
     REFUSALS: ClassVar[tuple[Refusal, ...]] = _BERT_REFUSALS
 

@@ -24,7 +24,6 @@ from .registration import LAYER, layer_with_bias, model_table, rotary_architectu
 from .rotary_config import (
     FULL_ROTARY_REFUSALS,
     ROPE_REFUSALS,
-    WITH_FLOAT16,
     Layout,
     RotaryConfig,
     activation_refusal,
@@ -34,7 +33,6 @@ from .rotary_config import (
 
 @dataclass(kw_only=True)
 class GemmaConfig(RotaryConfig):
-    SUPPORTED_ENCODINGS = set(WITH_FLOAT16)
     # Hugging Face's GemmaConfig defaults are the defaults here.
     FIELDS = (
         *size_fields(

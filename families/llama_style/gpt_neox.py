@@ -16,7 +16,6 @@ from .layers import RotaryDecoder
 from .registration import LAYER, layer_with_bias, rotary_architecture, same_names, with_bias
 from .rotary_config import (
     ROPE_REFUSALS,
-    WITH_FLOAT16,
     Layout,
     RotaryConfig,
     activation_refusal,
@@ -26,7 +25,6 @@ from .rotary_config import (
 
 @dataclass(kw_only=True)
 class GPTNeoXConfig(RotaryConfig):
-    SUPPORTED_ENCODINGS = set(WITH_FLOAT16)
     HEADS_SPLIT_HIDDEN = True
     # Hugging Face's GPTNeoXConfig defaults are the defaults here.
     FIELDS = (

@@ -13,7 +13,6 @@ from .layers import RotaryDecoder
 from .registration import layer_with_bias, model_table, rotary_architecture, with_bias
 from .rotary_config import (
     ROPE_REFUSALS,
-    WITH_FLOAT16,
     Layout,
     RotaryConfig,
     activation_refusal,
@@ -23,7 +22,6 @@ from .rotary_config import (
 
 @dataclass(kw_only=True)
 class PhiConfig(RotaryConfig):
-    SUPPORTED_ENCODINGS = set(WITH_FLOAT16)
     # Hugging Face's PhiConfig defaults are the defaults here.
     FIELDS = (
         *size_fields(

@@ -14,11 +14,6 @@ from common.arch_config import TranslatedDecoderConfig
 from common.config import ROPE_THETA, ConfigError, Field, Refusal
 from common.rotary import rotary_dim_of
 
-# The encodings of an architecture whose every config passed the GPU suite in float16 on an H200
-# (docs/results/gpu-llama_style-*.json). bfloat16 is listed nowhere (docs/LLAMA_STYLE.md,
-# "bfloat16 on the GPU").
-WITH_FLOAT16 = frozenset({"float32", "float16"})
-
 # The activations every graph here computes; any other is refused by name.
 ACTIVATIONS = activation_table(
     "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish"

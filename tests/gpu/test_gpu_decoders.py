@@ -32,6 +32,7 @@ from tests.gpt2.conftest import CONFIGS as GPT2_CONFIGS
 from tests.gpt2.conftest import build_gpt2_checkpoint
 from tests.llama_style.conftest import CONFIGS as LLAMA_CONFIGS
 from tests.llama_style.conftest import build_llama_checkpoint
+from tooling.checkpoints import build_random_checkpoint
 from tooling.metrics import BFLOAT16, FLOAT16, Thresholds, compare_logits
 from tooling.parity import (
     compare_with_hf,
@@ -68,6 +69,40 @@ class Case:
         return f"{self.architecture}-{self.config}"
 
 
+# The head size of each architecture's published checkpoints, at two heads and two layers: on
+# a GPU the head size picks the attention kernel (64 and wider take MAX's Hopper kernel on an
+# H100/H200), and the CPU suite's tiny checkpoints have 16-wide heads.
+PUBLISHED_HEADS: dict[str, dict] = {
+    # gpt2 to gpt2-xl: 64.
+    "GPT2LMHeadModel": {"n_embd": 128, "n_head": 2, "n_positions": 320},
+    # pythia-1.4b to -12b: 128.
+    "GPTNeoXForCausalLM": {"hidden_size": 256, "num_attention_heads": 2},
+    # phi-2: 80, 40% of it rotated.
+    "PhiForCausalLM": {
+        "hidden_size": 160, "num_attention_heads": 2, "partial_rotary_factor": 0.4
+    },
+    # gemma-2b, -7b: 256, one KV head on 2b.
+    "GemmaForCausalLM": {
+        "hidden_size": 256, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 256
+    },
+    # stablelm-2-1_6b: 64.
+    "StableLmForCausalLM": {
+        "hidden_size": 128, "num_attention_heads": 2, "num_key_value_heads": 2
+    },
+    # starcoder2-3b: 128, GQA.
+    "Starcoder2ForCausalLM": {
+        "hidden_size": 256, "num_attention_heads": 2, "num_key_value_heads": 1
+    },
+}
+
+
+def _published_heads(architecture: str, out: Path) -> Path:
+    overrides = {"max_position_embeddings": 256, **PUBLISHED_HEADS[architecture]}
+    if architecture == "GPT2LMHeadModel":
+        overrides = PUBLISHED_HEADS[architecture]
+    return build_random_checkpoint(architecture, out, config_overrides=overrides, seed=13)
+
+
 def _cases() -> list[Case]:
     cases = [
         Case(
@@ -90,6 +125,12 @@ def _cases() -> list[Case]:
         )
         for arch in LLAMA_ARCHITECTURES
         for name in LLAMA_CONFIGS[arch.name]
+    ]
+    family = {a.name: "families.gpt2" for a in GPT2_ARCHITECTURES}
+    family |= {a.name: "families.llama_style" for a in LLAMA_ARCHITECTURES}
+    cases += [
+        Case(family[name], name, "published-heads", lambda out, a=name: _published_heads(a, out))
+        for name in PUBLISHED_HEADS
     ]
     return cases
 
@@ -225,3 +266,19 @@ def test_decoder_matches_hugging_face_on_gpu(case, encoding, kv, tmp_path, recor
         attempts=attempts,
     )
     assert not problems, f"{case.id} {encoding} {kv}:\n" + "\n".join(problems)
+
+
+def test_every_registered_decoder_has_a_published_heads_case():
+    assert set(PUBLISHED_HEADS) == set(LISTED)
+
+
+@pytest.mark.parametrize("architecture", sorted(PUBLISHED_HEADS))
+def test_published_heads_checkpoint_has_the_published_head_size(architecture, tmp_path):
+    """The config builds, and its heads have the width the comment above names."""
+    import json
+
+    config = json.loads((_published_heads(architecture, tmp_path) / "config.json").read_text())
+    hidden = config.get("n_embd", config.get("hidden_size"))
+    heads = config.get("n_head", config.get("num_attention_heads"))
+    head_dim = config.get("head_dim") or hidden // heads
+    assert head_dim >= 64, f"{architecture}: {head_dim}-wide heads"
