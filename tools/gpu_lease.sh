@@ -4,7 +4,12 @@
 #
 #   COMMIT=sha bash tools/gpu_lease.sh start PIECES_DIR   # install MAX, copy the tree, start
 #   bash tools/gpu_lease.sh poll                          # progress of every job
-#   bash tools/gpu_lease.sh collect OUT_DIR               # logs, records, results -> OUT_DIR
+#   bash tools/gpu_lease.sh collect OUT_DIR               # OUT_DIR/lease.tgz: logs, records
+#   bash tools/gpu_lease.sh stop                          # interrupt the jobs
+#
+# The device tool gives the machine back 30 s after a call ends and the next starts bare:
+# send the calls back to back (poll with `sleep N; bash tools/gpu_lease.sh poll`) and collect
+# in the call that ends the lease.
 #
 # Jobs (each optional but the first):
 #   listed   the GPU suite as the repository lists encodings (tools/gpu_host.sh gpu), on GPU 0;
@@ -17,7 +22,7 @@
 #            cores 0-7, with the suite on the other cores, so it times a quiet card; needs two GPUs.
 # LIMIT (seconds, default 1200) stops every job with an interrupt; what it finished comes back.
 set -uo pipefail
-verb=${1:?start, poll or collect}
+verb=${1:?start, poll, collect or stop}
 work=/var/tmp/lease
 
 ordered_tests() {  # the suite's test ids, SUITE_FIRST's patterns first
@@ -77,10 +82,15 @@ case "$verb" in
     uptime
     ;;
   collect)
+    # One archive: the device tool brings back only a few files per call.
     out=${2:?out dir}
-    for job in listed explore; do
-      [ -d "$work/out/$job/rec" ] && tar czf "$work/out/$job/records-now.tgz" -C "$work/out/$job" rec
-    done
-    cp -r "$work/out/." "$out/"
+    tar czf "$out/lease.tgz" -C "$work/out" --exclude=install.log .
+    ls -l "$out"
+    ;;
+  stop)
+    # Interrupts the jobs (pytest prints its summary; records stay). Matches by the jobs'
+    # own command lines, never this script's.
+    pkill -INT -f "python3 -m pytest -p no:cacheprovider" ; pkill -INT -f "tools/bench.py"
+    sleep 10
     ;;
 esac
