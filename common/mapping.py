@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,21 +325,9 @@ def apply_mapping(
     mismatched: list[tuple[str, str, str]] = []
     unexpected: list[str] = []
     if expected is not None:
-        for target, (want_shape, want_dtype) in expected.items():
-            if target not in out:
-                if not table.is_optional(target):
-                    missing.append(target)
-                continue
-            got_shape, got_dtype = _found_description(out[target])
-            want_shape = tuple(int(d) for d in want_shape)
-            want_norm = None if want_dtype is None else normalize_dtype(want_dtype)
-            shape_bad = got_shape != want_shape
-            dtype_bad = want_norm is not None and got_dtype is not None and got_dtype != want_norm
-            if shape_bad or dtype_bad:
-                mismatched.append(
-                    (target, _describe(want_shape, want_norm), _describe(got_shape, got_dtype))
-                )
-        unexpected = [t for t in out if t not in expected]
+        missing, mismatched, unexpected = check_weights(
+            out, expected, required=lambda target: not table.is_optional(target)
+        )
 
     error = WeightMappingError(
         source,
@@ -353,6 +341,43 @@ def apply_mapping(
     if error:
         raise error
     return out
+
+
+def check_weights(
+    values: Mapping[str, Any],
+    specs: Mapping[str, tuple[Sequence[Any], Any]],
+    *,
+    required: Callable[[str], bool] = lambda name: True,
+    casts_floats: bool = False,
+) -> tuple[list[str], list[tuple[str, str, str]], list[str]]:
+    """The one weight check, for a mapping table's test and for the load alike: the spec names
+    `values` lacks (those `required`), those of the wrong shape or dtype as (name, expected,
+    found), and the values no spec declares. `specs` maps a name to (shape, dtype or None, not
+    compared); shapes print as `specs` writes them. With `casts_floats` a float value fits any
+    float dtype (the load casts it); an int or bool one never does."""
+    missing = [name for name in specs if name not in values and required(name)]
+    mismatched: list[tuple[str, str, str]] = []
+    for name, (want_shape, want_dtype) in specs.items():
+        if name not in values:
+            continue
+        got_shape, got_dtype = _found_description(values[name])
+        want = tuple(int(d) for d in want_shape)
+        want_norm = None if want_dtype is None else normalize_dtype(want_dtype)
+        dtype_bad = want_norm is not None and got_dtype is not None and got_dtype != want_norm
+        if dtype_bad and casts_floats:
+            dtype_bad = not (_is_float(got_dtype) and _is_float(want_norm))
+        if got_shape != want or dtype_bad:
+            written = type(want_shape) if isinstance(want_shape, (list, tuple)) else tuple
+            found = None if got_shape is None else written(got_shape)
+            mismatched.append(
+                (name, _describe(written(want), want_norm), _describe(found, got_dtype))
+            )
+    unexpected = [name for name in values if name not in specs]
+    return missing, mismatched, unexpected
+
+
+def _is_float(dtype: str | None) -> bool:
+    return dtype is not None and dtype.startswith(("float", "bfloat"))
 
 
 def describe_mapping(

@@ -16,7 +16,13 @@ from max.dtype import DType
 from max.graph.weights import WeightData, Weights
 
 from common.logs import family_logger
-from common.mapping import MappingTable, WeightMappingError, apply_mapping, normalize_dtype
+from common.mapping import (
+    MappingTable,
+    WeightMappingError,
+    apply_mapping,
+    check_weights,
+    normalize_dtype,
+)
 from common.safe_load import check_safetensors
 
 logger = family_logger(__name__)
@@ -218,35 +224,23 @@ def conform_to_graph(
     ends with `notes` (what the config left to defaults, say).
     """
     table = state_dict.table if isinstance(state_dict, MappedWeights) else None
-    missing = [
-        _with_checkpoint_name(name, table) for name in sorted(set(graph_weights) - set(state_dict))
-    ]
-    unmapped = sorted(set(state_dict) - set(graph_weights))
-    mismatched: list[tuple[str, str, str]] = []
-    out: dict[str, WeightData] = {}
-    for name, weight in graph_weights.items():
-        value = state_dict.get(name)
-        if value is None:
-            continue
-        expected = tuple(int(d) for d in weight.shape)
-        found = tuple(int(d) for d in value.shape)
-        # Floats are cast to the graph's dtype; anything else (an int or bool tensor where a
-        # float weight belongs) is a broken checkpoint, not something to cast.
-        castable = value.dtype == weight.dtype or (
-            value.dtype.is_float() and weight.dtype.is_float()
-        )
-        if expected != found or not castable:
-            mismatched.append(
-                (
-                    _with_checkpoint_name(name, table),
-                    f"{list(expected)} {normalize_dtype(weight.dtype)}",
-                    f"{list(found)} {normalize_dtype(value.dtype)}",
-                )
-            )
-            continue
-        out[name] = value if value.dtype == weight.dtype else value.astype(weight.dtype)
+    specs = {name: (list(weight.shape), weight.dtype) for name, weight in graph_weights.items()}
+    missing, mismatched, unmapped = check_weights(state_dict, specs, casts_floats=True)
     if missing or unmapped or mismatched:
         raise WeightMappingError(
-            source, unexpected=unmapped, missing=missing, mismatched=mismatched, notes=notes
+            source,
+            unexpected=sorted(unmapped),
+            missing=sorted(_with_checkpoint_name(name, table) for name in missing),
+            mismatched=[
+                (_with_checkpoint_name(name, table), want, found)
+                for name, want, found in mismatched
+            ],
+            notes=notes,
         )
-    return out
+    # Floats are cast to the graph's dtype (the check let nothing else through).
+    return {
+        name: state_dict[name]
+        if state_dict[name].dtype == weight.dtype
+        else state_dict[name].astype(weight.dtype)
+        for name, weight in graph_weights.items()
+    }

@@ -256,3 +256,22 @@ def test_graph_check_names_the_checkpoint_tensor_behind_a_wrong_weight():
     with pytest.raises(WeightMappingError) as plain:
         conform_to_graph(dict(wrong), graph, source="ckpt")
     assert "checkpoint tensor" not in str(plain.value)
+
+
+def test_one_check_serves_the_table_test_and_the_load() -> None:
+    """`check_weights` is the only weight check: a table test compares dtypes exactly, the load
+    casts floats and refuses an int where a float belongs; shapes print as the spec writes."""
+    from common.mapping import check_weights
+
+    values = {"h": np.zeros((2, 3), np.float16), "i": np.zeros(3, np.int32), "x": np.zeros(1)}
+    specs = {"h": ((2, 3), "float32"), "i": ([3], "float32"), "gone": ((1,), None)}
+    missing, mismatched, unexpected = check_weights(values, specs)
+    assert missing == ["gone"] and unexpected == ["x"]
+    assert mismatched == [
+        ("h", "(2, 3) float32", "(2, 3) float16"),
+        ("i", "[3] float32", "[3] int32"),
+    ]
+    _, at_load, _ = check_weights(values, specs, casts_floats=True)
+    assert at_load == [("i", "[3] float32", "[3] int32")]
+    none_required, _, _ = check_weights(values, specs, required=lambda name: name != "gone")
+    assert none_required == []
