@@ -76,7 +76,10 @@ def server_process(
             deadline = time.monotonic() + READY_TIMEOUT_S
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"max serve exited with {proc.returncode}; see {log}")
+                    raise RuntimeError(
+                        f"max serve exited with {proc.returncode}; see {log}; its last error "
+                        f"line: {last_error_line(Path(log))}"
+                    )
                 with contextlib.suppress(OSError):
                     with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
                         if r.status == 200:
@@ -176,3 +179,11 @@ def hf_greedy_text(path: Path | str, prompt: str | list[int], max_tokens: int) -
 
     tok = AutoTokenizer.from_pretrained(path)
     return tok.decode(hf_greedy_ids(path, prompt, max_tokens), skip_special_tokens=True)
+
+
+def last_error_line(log: Path) -> str:
+    """The log's last line that names an error (what a record keeps when the log stays
+    behind on another machine), else its last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error:" in line]
+    return (errors or lines or ["(empty log)"])[-1][:300]

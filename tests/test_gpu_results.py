@@ -114,3 +114,16 @@ def test_a_newer_failure_keeps_the_last_pass_and_a_newer_pass_replaces_both(tmp_
     assert "`aaa`" in table and "`ccc`" in table and "`bbb`" in table
     run("ddd", ok=True)
     assert entries() == [("GPTNeoXForCausalLM", "ddd", True), ("PhiForCausalLM", "bbb", True)]
+
+
+def test_a_failure_record_keeps_the_exception_message():
+    """Not pytest's closing `file:line: Type` line, which says nothing of what went wrong."""
+    from types import SimpleNamespace
+
+    from tests.gpu.conftest import failure_message
+
+    message = "RuntimeError: Failed to capture graph: CUDA_ERROR_OUT_OF_MEMORY (out of memory)"
+    longrepr = SimpleNamespace(reprcrash=SimpleNamespace(message=message + "\nmore"))
+    assert failure_message(SimpleNamespace(longrepr=longrepr)) == message
+    plain = SimpleNamespace(longrepr="Traceback ...\nValueError: bad")
+    assert failure_message(plain) == "ValueError: bad"

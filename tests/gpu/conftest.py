@@ -117,13 +117,23 @@ def record(request: pytest.FixtureRequest) -> Iterator[Callable[..., None]]:
     if not written and report is not None and report.failed:
         params = request.node.callspec.params
         case = params.get("case")
-        error = str(report.longrepr).strip().splitlines()[-1:] or ["failed"]
+        error = [failure_message(report)]
+        capture = "graph_capture" in request.node.name
         write(
             family=item_family(request.node),
             architecture=case.architecture if case else params.get("architecture"),
             config=case.config if case else params.get("size", "defaults"),
             encoding=params.get("encoding"),
-            kv=params.get("kv", "none"),
+            kv=params.get("kv", "graph-capture" if capture else "none"),
             ok=False,
             problems=error,
         )
+
+
+def failure_message(report: pytest.TestReport) -> str:
+    """The exception's own message (its type and first line), not the file:line pytest ends
+    its report with: what a results file keeps of a failure."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return crash.message.strip().splitlines()[0][:300]
+    return (str(report.longrepr).strip().splitlines() or ["failed"])[-1][:300]
