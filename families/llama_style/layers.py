@@ -15,7 +15,7 @@ from max.nn.layer import LayerList, Module
 from max.nn.linear import Linear
 from max.nn.norm import LayerNorm, RMSNorm
 
-from common.attention import paged_causal_attention
+from common.attention import fused_qkv_attention, paged_causal_attention
 from common.decoder_graph import PositionedDecoder
 from common.rotary import RotaryTable
 
@@ -116,6 +116,10 @@ class RotaryAttention(Module):
 
     def __call__(self, x: TensorValue, step: Step) -> TensorValue:
         config = self.config
+        if config.layout.qk_norm is None:
+            # Projected and k, v stored in one kernel (MAX's fused_qkv_ragged_matmul), as MAX's
+            # own Llama-family attention does; q/k norms must see k before it is stored.
+            return self.out(self._fused(x, step))
         heads, kv_heads, head_dim = config.num_heads, config.num_kv_heads, config.head_dim
         if config.layout.fused_qkv:
             # Rows [q | k | v] (GPT-NeoX's per-head rows are reordered at load).
@@ -126,9 +130,31 @@ class RotaryAttention(Module):
         q = q.reshape((-1, heads, head_dim))
         k = k.reshape((-1, kv_heads, head_dim))
         v = v.reshape((-1, kv_heads, head_dim))
-        if config.layout.qk_norm is not None:
-            q, k = self.q_layernorm(q), self.k_layernorm(k)
+        q, k = self.q_layernorm(q), self.k_layernorm(k)
         return self.out(rotary_attention(config, self.layer, q, k, v, step))
+
+    def _fused(self, x: TensorValue, step: Step) -> TensorValue:
+        """Rows [q | k | v] (GPT-NeoX's per-head rows are reordered at load; separate
+        projections are joined here, as MAX's Llama joins them)."""
+        if self.config.layout.fused_qkv:
+            wqkv, bias = self.query_key_value.weight, self.query_key_value.bias
+        else:
+            projections = (self.q_proj, self.k_proj, self.v_proj)
+            wqkv = ops.concat([p.weight for p in projections])
+            biased = self.config.layout.qkv_bias
+            bias = ops.concat([p.bias for p in projections]) if biased else None
+        return fused_qkv_attention(
+            self.config.kv_params,
+            layer=self.layer,
+            x=x,
+            wqkv=TensorValue(wqkv),
+            bias=None if bias is None else TensorValue(bias),
+            num_heads=self.config.num_heads,
+            kv_collection=step.kv_collection,
+            input_row_offsets=step.input_row_offsets,
+            scale=self.config.attention_scale,
+            freqs_cis=step.freqs_cis,
+        )
 
 
 class RotaryMLP(Module):
