@@ -15,7 +15,11 @@
 #   listed   the GPU suite as the repository lists encodings (tools/gpu_host.sh gpu), on GPU 0;
 #            SUITE_ENCODINGS (default float32,float16), SUITE_FIRST: space-separated patterns,
 #            tests matching the first go first, and so on (the rest keep pytest's order);
-#            SUITE_WORKERS (default 12).
+#            SUITE_WORKERS (default 12); SUITE_K, a pytest -k expression, narrows it.
+#            At d5d6aee one test process held 128 of the card's 140 GB and the tests beside it
+#            ran out of memory; which test is not known (graph capture, which pre-backs memory
+#            for the KV cache, is the suspect), so run the capture tests apart:
+#            SUITE_K='not capture' here, then the capture tests alone.
 #   explore  EXPLORE_K (a pytest -k expression) on a copy listing every float encoding
 #            (tools/explore_copy.py), with EXPLORE_ENCODINGS, EXPLORE_WORKERS (default 4), GPU 0.
 #   bench    BENCH_ARGS (tools/bench.py's arguments, --out excepted), alone on GPU 1 and on
@@ -27,7 +31,7 @@ work=/var/tmp/lease
 
 ordered_tests() {  # the suite's test ids, SUITE_FIRST's patterns first
   MAXFAM_GPU_ENCODINGS=$SUITE_ENCODINGS python3 -m pytest -p no:cacheprovider tests/gpu -m gpu \
-    --collect-only -q 2>/dev/null | grep '::' | python3 -c '
+    ${SUITE_K:+-k "$SUITE_K"} --collect-only -q 2>/dev/null | grep '::' | python3 -c '
 import re, sys
 ids = sys.stdin.read().split()
 first = sys.argv[1:]
