@@ -238,9 +238,8 @@ def conform_to_graph(
             notes=notes,
         )
     # Floats are cast to the graph's dtype (the check let nothing else through).
-    return {
-        name: state_dict[name]
-        if state_dict[name].dtype == weight.dtype
-        else state_dict[name].astype(weight.dtype)
-        for name, weight in graph_weights.items()
-    }
+    out: dict[str, WeightData] = {}
+    for name, weight in graph_weights.items():
+        value = state_dict[name]
+        out[name] = value if value.dtype == weight.dtype else value.astype(weight.dtype)
+    return out

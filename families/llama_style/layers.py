@@ -118,19 +118,13 @@ class RotaryAttention(Module):
         config = self.config
         if config.layout.qk_norm is None:
             # Projected and k, v stored in one kernel (MAX's fused_qkv_ragged_matmul), as MAX's
-            # own Llama-family attention does; q/k norms must see k before it is stored.
+            # own Llama-family attention does.
             return self.out(self._fused(x, step))
+        # q/k norms must see k before it is stored: separate projections, stored after.
         heads, kv_heads, head_dim = config.num_heads, config.num_kv_heads, config.head_dim
-        if config.layout.fused_qkv:
-            # Rows [q | k | v] (GPT-NeoX's per-head rows are reordered at load).
-            q_dim, kv_dim = heads * head_dim, kv_heads * head_dim
-            q, k, v = ops.split(self.query_key_value(x), [q_dim, kv_dim, kv_dim], axis=-1)
-        else:
-            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        q = q.reshape((-1, heads, head_dim))
-        k = k.reshape((-1, kv_heads, head_dim))
-        v = v.reshape((-1, kv_heads, head_dim))
-        q, k = self.q_layernorm(q), self.k_layernorm(k)
+        q = self.q_layernorm(self.q_proj(x).reshape((-1, heads, head_dim)))
+        k = self.k_layernorm(self.k_proj(x).reshape((-1, kv_heads, head_dim)))
+        v = self.v_proj(x).reshape((-1, kv_heads, head_dim))
         return self.out(rotary_attention(config, self.layer, q, k, v, step))
 
     def _fused(self, x: TensorValue, step: Step) -> TensorValue:

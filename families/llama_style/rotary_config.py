@@ -99,7 +99,8 @@ class Layout:
     out_bias: bool = False
     mlp_bias: bool = False
     lm_head_bias: bool = False
-    # LayerNorm of q and k heads: one for all (Phi), or one per head without bias (StableLM).
+    # LayerNorm of q and k heads: one for all (Phi), or one per head without bias (StableLM);
+    # separate projections only, since the fused kernel stores k before a norm could see it.
     qk_norm: Literal["shared", "per_head"] | None = None
     # Attention and MLP side by side on the block input, rather than one after the other.
     parallel_residual: bool = False
@@ -109,6 +110,10 @@ class Layout:
     residual_first: bool = False
     # Embeddings times sqrt(hidden_size), rounded to the activation dtype (Gemma).
     scale_embedding: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fused_qkv and self.qk_norm is not None:
+            raise ValueError("Layout: qk_norm needs separate q, k, v projections, not fused_qkv")
 
 
 @dataclass(kw_only=True)

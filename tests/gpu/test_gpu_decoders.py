@@ -72,34 +72,37 @@ class Case:
 # The head size of each architecture's published checkpoints, at two heads and two layers: on
 # a GPU the head size picks the attention kernel (64 and wider take MAX's Hopper kernel on an
 # H100/H200), and the CPU suite's tiny checkpoints have 16-wide heads.
+_POSITIONS = {"max_position_embeddings": 256}
 PUBLISHED_HEADS: dict[str, dict] = {
     # gpt2 to gpt2-xl: 64.
     "GPT2LMHeadModel": {"n_embd": 128, "n_head": 2, "n_positions": 320},
     # pythia-1.4b to -12b: 128.
-    "GPTNeoXForCausalLM": {"hidden_size": 256, "num_attention_heads": 2},
+    "GPTNeoXForCausalLM": {**_POSITIONS, "hidden_size": 256, "num_attention_heads": 2},
     # phi-2: 80, 40% of it rotated.
     "PhiForCausalLM": {
-        "hidden_size": 160, "num_attention_heads": 2, "partial_rotary_factor": 0.4
+        **_POSITIONS, "hidden_size": 160, "num_attention_heads": 2, "partial_rotary_factor": 0.4
     },
     # gemma-2b, -7b: 256, one KV head on 2b.
     "GemmaForCausalLM": {
-        "hidden_size": 256, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 256
+        **_POSITIONS,
+        "hidden_size": 256,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 256,
     },
     # stablelm-2-1_6b: 64.
     "StableLmForCausalLM": {
-        "hidden_size": 128, "num_attention_heads": 2, "num_key_value_heads": 2
+        **_POSITIONS, "hidden_size": 128, "num_attention_heads": 2, "num_key_value_heads": 2
     },
     # starcoder2-3b: 128, GQA.
     "Starcoder2ForCausalLM": {
-        "hidden_size": 256, "num_attention_heads": 2, "num_key_value_heads": 1
+        **_POSITIONS, "hidden_size": 256, "num_attention_heads": 2, "num_key_value_heads": 1
     },
 }
 
 
 def _published_heads(architecture: str, out: Path) -> Path:
-    overrides = {"max_position_embeddings": 256, **PUBLISHED_HEADS[architecture]}
-    if architecture == "GPT2LMHeadModel":
-        overrides = PUBLISHED_HEADS[architecture]
+    overrides = PUBLISHED_HEADS[architecture]
     return build_random_checkpoint(architecture, out, config_overrides=overrides, seed=13)
 
 

@@ -286,3 +286,12 @@ def test_hub_config_files_translate(repo):
     for source in (config, theirs.from_dict(config)):
         fields = translate(architecture, source)
         assert {k: fields[k] for k in expected} == expected, source
+
+
+def test_layout_refuses_q_k_norms_on_a_fused_projection():
+    """The fused kernel stores k before a norm could see it, so a Layout cannot ask for both."""
+    from families.llama_style.rotary_config import Layout
+
+    with pytest.raises(ValueError, match="qk_norm needs separate q, k, v projections"):
+        Layout(norm_eps=1e-5, fused_qkv=True, qk_norm="shared")
+    Layout(norm_eps=1e-5, qk_norm="per_head")
