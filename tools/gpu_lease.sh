@@ -24,6 +24,10 @@
 #            (tools/explore_copy.py), with EXPLORE_ENCODINGS, EXPLORE_WORKERS (default 4), GPU 0.
 #   bench    BENCH_ARGS (tools/bench.py's arguments, --out excepted), alone on GPU 1 and on
 #            cores 0-7, with the suite on the other cores, so it times a quiet card; needs two GPUs.
+#            With CAPTURE_K (a pytest -k expression) those GPU tests run there first, alone
+#            (CAPTURE_LIMIT seconds, default 600), then the bench.
+#   repro    REPRO_RUNS: ';'-separated argument lists for tools/max_llama_repro.py (MAX's own
+#            Llama against HF, no project code), two at a time on GPU 0, after a 60 s wait.
 # LIMIT (seconds, default 1200) stops every job with an interrupt; what it finished comes back.
 set -uo pipefail
 verb=${1:?start, poll, collect or stop}
@@ -42,7 +46,7 @@ print("\n".join(sorted(ids, key=rank)))' $SUITE_FIRST
 case "$verb" in
   start)
     pieces=${2:?pieces dir}
-    mkdir -p "$work/out/listed" "$work/out/explore" "$work/out/bench"
+    mkdir -p "$work/out/listed" "$work/out/explore" "$work/out/bench" "$work/out/repro"
     bash tools/gpu_host.sh "$pieces" "$work/out" install || exit 1
     rm -rf "$work/repo" "$work/explore"
     mkdir -p "$work/repo"
@@ -53,9 +57,17 @@ case "$verb" in
     suite_cpus=0-$last
     if [ -n "${BENCH_ARGS:-}" ] && [ "$gpus" -ge 2 ]; then
       suite_cpus=8-$last
-      CUDA_VISIBLE_DEVICES=1 setsid nohup timeout -s INT "${LIMIT:-1200}" taskset -c 0-7 \
-        python3 tools/bench.py $BENCH_ARGS --out "$work/out/bench/bench-gpu.json" \
-        > "$work/out/bench/bench.log" 2>&1 < /dev/null &
+      # CAPTURE_K (a pytest -k expression): those tests first, alone on GPU 1, then the bench.
+      capture=":"
+      if [ -n "${CAPTURE_K:-}" ]; then
+        mkdir -p "$work/out/capture"
+        capture="MAXFAM_GPU_ENCODINGS=float32 LIMIT=${CAPTURE_LIMIT:-600} bash tools/gpu_host.sh
+          $pieces $work/out/capture gpu -n 3 -v -k '$CAPTURE_K' > $work/out/capture/host.log 2>&1"
+      fi
+      CUDA_VISIBLE_DEVICES=1 COMMIT=${COMMIT:-unknown} setsid nohup timeout -s INT \
+        "${LIMIT:-1200}" taskset -c 0-7 bash -c "$capture; python3 tools/bench.py $BENCH_ARGS \
+        --out $work/out/bench/bench-gpu.json > $work/out/bench/bench.log 2>&1" < /dev/null \
+        > /dev/null 2>&1 &
     fi
     SUITE_ENCODINGS=${SUITE_ENCODINGS:-float32,float16}
     tests=$(ordered_tests)
@@ -70,17 +82,25 @@ case "$verb" in
         "$pieces" "$work/out/explore" gpu -n "${EXPLORE_WORKERS:-4}" -v -k "$EXPLORE_K" \
         > "$work/out/explore/host.log" 2>&1 < /dev/null &
     fi
+    if [ -n "${REPRO_RUNS:-}" ]; then
+      cd "$work/repo" || exit 1
+      echo "$REPRO_RUNS" | tr ';' '\n' | grep . > "$work/out/repro/runs.txt"
+      CUDA_VISIBLE_DEVICES=0 setsid nohup timeout -s INT "${LIMIT:-1200}" bash -c "sleep 60;
+        xargs -P 2 -I{} sh -c 'python3 tools/max_llama_repro.py {} >> $work/out/repro/repro.log 2>&1' \
+        < $work/out/repro/runs.txt" > /dev/null 2>&1 < /dev/null &
+    fi
     sleep 5
     echo "started: $(echo "$tests" | wc -l) listed tests; explore: ${EXPLORE_K:-none};" \
       "bench: ${BENCH_ARGS:-none} ($gpus GPUs, suite on cores $suite_cpus)"
     ;;
   poll)
-    for job in listed explore; do
+    for job in listed explore capture; do
       log=$work/out/$job/gpu.log
       [ -f "$log" ] || continue
       echo "$job: $(ls "$work/out/$job/rec" 2>/dev/null | wc -l) records;" \
         "$(grep -cE 'PASSED|FAILED' "$log") reported; last: $(tail -c 300 "$log" | tr '\n' ' ')"
     done
+    [ -f "$work/out/repro/repro.log" ] && echo "repro: $(grep -c REPRO "$work/out/repro/repro.log") done"
     [ -f "$work/out/bench/bench.log" ] && grep -E "batch|wrote|Error" "$work/out/bench/bench.log" | tail -6
     nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv,noheader
     uptime
@@ -95,6 +115,7 @@ case "$verb" in
     # Interrupts the jobs (pytest prints its summary; records stay). Matches by the jobs'
     # own command lines, never this script's.
     pkill -INT -f "python3 -m pytest -p no:cacheprovider" ; pkill -INT -f "tools/bench.py"
+    pkill -INT -f "tools/max_llama_repro.py"
     sleep 10
     ;;
 esac
