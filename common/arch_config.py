@@ -75,6 +75,14 @@ def activation_dtype(encoding: SupportedEncoding) -> DType:
     return supported_encoding_dtype(encoding)
 
 
+# The widest head MAX 26.7's GPU attention runs in float32. Gemma's published 256-wide heads
+# failed on an H200 (a8a15f4): with 128-token KV pages the kernel did not compile ("Invalid
+# tile size for PagedKVCache": it reads keys in tiles as wide as the head), and with 256-token
+# pages, as MAX's own Qwen3.5 sets them, it compiled but did not launch
+# (CUDA_ERROR_INVALID_VALUE in mha_ragged_paged).
+GPU_FLOAT32_MAX_HEAD_DIM = 128
+
+
 @dataclass(kw_only=True)
 class TranslatedDecoderConfig:
     """Base of a decoder family's arch config: the fields every decoder translates (the KV
@@ -106,6 +114,16 @@ class TranslatedDecoderConfig:
     quantized: dict[str, QuantizationEncoding] = field(default_factory=dict)
     # The checkpoint directory, read again only to explain a weight mismatch (`defaulted_notes`).
     model_path: str = ""
+
+    def __post_init__(self) -> None:
+        on_gpu = any(device.is_gpu() for device in self.devices)
+        if on_gpu and self.dtype == DType.float32 and self.head_dim > GPU_FLOAT32_MAX_HEAD_DIM:
+            raise ConfigError(
+                f"config.json: head_dim {self.head_dim} on the GPU in float32: MAX 26.7's GPU "
+                f"attention runs heads up to {GPU_FLOAT32_MAX_HEAD_DIM} wide in float32 (wider "
+                "failed to compile or to launch on an H200; docs/LLAMA_STYLE.md); serve this "
+                "checkpoint on the CPU (--devices cpu)"
+            )
 
     @property
     def lm_head_weight(self) -> str:

@@ -123,3 +123,37 @@ def test_the_tokenizer_bound_reads_the_loads_translation():
     translate_hf_config(GPT2Config, hf, "config.json")
     hf.vocab_size = 999  # changed after the load translated it: the translation stands
     assert embedding_rows(pipeline, fallback=10) == 320
+
+
+
+def test_a_head_wider_than_the_gpu_float32_kernel_runs_is_refused_by_name():
+    """MAX 26.7's GPU attention did not run Gemma's published 256-wide heads in float32 on an
+    H200 (a8a15f4: no compile with 128-token KV pages, no launch with 256-token pages), so such
+    a config is refused naming head_dim before anything compiles; the CPU serves it."""
+    import transformers
+    from max.dtype import DType
+    from max.graph import DeviceRef
+    from max.pipelines.lib import KVCacheConfig
+
+    from common.arch_config import translate_hf_config
+    from common.config import ConfigError
+    from families.llama_style.gemma import GemmaConfig
+
+    def built(head_dim: int, device: DeviceRef, dtype: DType = DType.float32) -> GemmaConfig:
+        hf = transformers.GemmaConfig(
+            hidden_size=512, num_attention_heads=2, num_key_value_heads=1, head_dim=head_dim,
+            num_hidden_layers=1, intermediate_size=64, vocab_size=64,
+        )
+        fields = translate_hf_config(GemmaConfig, hf, "config.json")
+        kv_params = KVCacheConfig().to_params(
+            dtype=dtype, n_kv_heads=fields["num_kv_heads"], head_dim=fields["head_dim"],
+            num_layers=fields["num_layers"], devices=[device], data_parallel_degree=1,
+        )
+        return GemmaConfig(**fields, dtype=dtype, devices=[device], kv_params=kv_params,
+                           max_seq_len=fields["max_positions"])
+
+    with pytest.raises(ConfigError, match="head_dim 256 on the GPU in float32"):
+        built(256, DeviceRef.GPU())
+    assert built(256, DeviceRef.CPU()).head_dim == 256
+    assert built(128, DeviceRef.GPU()).head_dim == 128
+    assert built(256, DeviceRef.GPU(), DType.bfloat16).head_dim == 256

@@ -86,6 +86,21 @@ def test_table_shows_a_size_checklist_record(tmp_path):
     assert "| pass |" in line and "ready in 151 s" in line and "weights 6084 MiB" in line
 
 
+
+def test_table_shows_a_refusal_record(tmp_path):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    refusal = {
+        "test": "tests/gpu/test_gpu_decoders.py::t[GemmaForCausalLM-published-heads-float32]",
+        "card": "NVIDIA H200", "family": "llama_style", "architecture": "GemmaForCausalLM",
+        "config": "published-heads", "encoding": "float32", "kv": "jenga-prefix", "ok": True,
+        "problems": [], "refused": "config.json: head_dim 256 on the GPU in float32: ...",
+    }
+    (folder / "0.json").write_text(json.dumps(refusal))
+    gpu_results.merge(folder, commit="abc123", command="c", out_dir=tmp_path)
+    line = next(x for x in gpu_results.table(tmp_path).splitlines() if "Gemma" in x)
+    assert "| pass |" in line and "refused before compiling: config.json: head_dim 256" in line
+
 def test_a_newer_failure_keeps_the_last_pass_and_a_newer_pass_replaces_both(tmp_path):
     out = tmp_path / "results"
     out.mkdir()

@@ -112,10 +112,12 @@ def serve_size(size: str, device: str, work: Path) -> dict:
                 temperature=0,
                 stream=True,
                 extra_body={"ignore_eos": True},
+                stream_options={"include_usage": True},
             )
         )
         stream_s = time.perf_counter() - start
         text = "".join(c.choices[0].text for c in chunks if c.choices)
+        usage = next((c.usage for c in reversed(chunks) if c.usage is not None), None)
         memory = memory_mib(server_pid, device)
     layers, hidden, heads = SIZES[size]
     return {
@@ -129,6 +131,8 @@ def serve_size(size: str, device: str, work: Path) -> dict:
         "ready_s": round(ready_s, 1),
         "stream_s": round(stream_s, 2),
         "streamed_chunks": len(chunks),
+        # The server's own count: a chunk may carry more than one token.
+        "completion_tokens": usage.completion_tokens if usage is not None else None,
         "streamed_chars": len(text),
         "memory_mib": round(memory, 1),
     }

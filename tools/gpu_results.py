@@ -71,6 +71,8 @@ def _still_relevant(earlier: dict, newer: list[dict]) -> bool:
 
 
 def _figure(entry: dict) -> str:
+    if "refused" in entry:
+        return f"refused before compiling: {entry['refused']}"[:200]
     if "ready_s" in entry:
         return (
             f"serves: ready in {entry['ready_s']:.0f} s, GPU memory {entry['memory_mib']:.0f} MiB "

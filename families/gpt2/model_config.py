@@ -78,6 +78,7 @@ class GPT2Config(TranslatedDecoderConfig):
     scale_attn_by_inverse_layer_idx: bool
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"config.json: n_embd ({self.hidden_size}) must be divisible by "

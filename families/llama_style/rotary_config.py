@@ -129,6 +129,7 @@ class RotaryConfig(TranslatedDecoderConfig):
     partial_rotary_factor: float
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.HEADS_SPLIT_HIDDEN and self.hidden_size % self.num_heads:
             raise ValueError(
                 f"config.json: hidden_size ({self.hidden_size}) must be divisible by "

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.arch_config import GPU_FLOAT32_MAX_HEAD_DIM
 from families.gpt2 import ARCHITECTURES as GPT2_ARCHITECTURES
 from families.llama_style import ARCHITECTURES as LLAMA_ARCHITECTURES
 from tests.conftest import SHAKESPEARE_MODEL
@@ -160,6 +161,14 @@ def tf32_matmuls() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
+def head_dim(path: Path) -> int:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    explicit = getattr(config, "head_dim", None)
+    return explicit or config.hidden_size // config.num_attention_heads
+
+
 def hf_models(path: Path, encoding: str):
     """(float32 oracle, same-precision yardstick) on the GPU."""
     import torch
@@ -181,7 +190,28 @@ def test_decoder_matches_hugging_face_on_gpu(case, encoding, kv, tmp_path, recor
     import torch
 
     torch.backends.cuda.matmul.allow_tf32 = False
+    where = dict(
+        family=case.family.split(".")[-1],
+        architecture=case.architecture,
+        config=case.config,
+        encoding=encoding,
+        kv=kv,
+    )
     path = case.build(tmp_path / case.id)
+    if encoding == "float32" and head_dim(path) > GPU_FLOAT32_MAX_HEAD_DIM:
+        # MAX's GPU attention does not run it (common.arch_config): refused by name, and
+        # before anything compiles, is what the listing promises here.
+        with pytest.raises(ValueError, match="head_dim .* on the GPU in float32") as refusal:
+            load_max_model(
+                str(path),
+                custom_architectures=[case.family],
+                devices="gpu",
+                encoding=encoding,
+                kv=kv,
+                device_memory_utilization=DEVICE_MEMORY_SHARE,
+            )
+        record(**where, ok=True, problems=[], refused=str(refusal.value))
+        return
     oracle, same_dtype = hf_models(path, encoding)
     prompts = ragged_prompts(oracle.config.vocab_size)
     start = time.perf_counter()
@@ -256,11 +286,7 @@ def test_decoder_matches_hugging_face_on_gpu(case, encoding, kv, tmp_path, recor
         )
     del model
     record(
-        family=case.family.split(".")[-1],
-        architecture=case.architecture,
-        config=case.config,
-        encoding=encoding,
-        kv=kv,
+        **where,
         ok=not problems,
         problems=problems,
         load_s=load_s,
