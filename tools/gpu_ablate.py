@@ -212,6 +212,12 @@ def main() -> int:
         ragged_prompts,
     )
 
+    if args.device == "cpu" and args.encoding != "float32":
+        # MAX refuses bfloat16 and float16 on the CPU by a device check; its CPU kernels run
+        # them (from a copy listing them, tools/explore_copy.py): the CPU as the GPU's control.
+        import max.pipelines.lib.config.model_config as model_config
+
+        model_config.supported_encoding_supported_on = lambda *_, **__: True
     apply_variant(args.variant, args.architecture)
     torch.backends.cuda.matmul.allow_tf32 = False
     where = "cuda" if args.device == "gpu" else "cpu"
