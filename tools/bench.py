@@ -7,7 +7,8 @@ parameter counts match). All run in this process on the same device and dtype.
 
 More systems (GPU speed issue): `max-neox`, `max-phi` (families.llama_style, hidden 768,
 12 layers, 12 heads, MLP 3072 as GPT-2's), and `max-gpt2x1` (GPT-2 with one layer: the
-per-step floor of the same inputs, embedding and head). `--graph-capture both` runs every MAX
+per-step floor of the same inputs, embedding and head), `max-gpt2split` (GPT-2 with q, k, v split
+and k, v stored apart: an A/B of the fused projection). `--graph-capture both` runs every MAX
 system with and without device graph capture (`<system>+capture`), e.g.
 
     python tools/bench.py --device gpu --batches 1 8 32 128 \
@@ -24,6 +25,7 @@ Decode tokens/s = batch * 127 / (full - first). Figures are ratios against (c) a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import platform
@@ -44,6 +46,7 @@ NEW_TOKENS = 128
 FAMILIES = {
     "gpt2": ["families.gpt2"],
     "gpt2x1": ["families.gpt2"],
+    "gpt2split": ["families.gpt2"],
     "neox": ["families.llama_style"],
     "phi": ["families.llama_style"],
     "llama": [],
@@ -75,6 +78,7 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
     recipes = {
         "gpt2": lambda: GPT2LMHeadModel(GPT2Config()),
         "gpt2x1": lambda: GPT2LMHeadModel(GPT2Config(n_layer=1)),
+        "gpt2split": lambda: GPT2LMHeadModel(GPT2Config()),
         "llama": lambda: LlamaForCausalLM(
             LlamaConfig(**same_size, intermediate_size=2048, num_key_value_heads=12)
         ),
@@ -89,6 +93,29 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
         out[name] = path
         log.info("%s: %.1fM parameters", name, sum(p.numel() for p in model.parameters()) / 1e6)
     return out
+
+
+@contextlib.contextmanager
+def graph_variant(arch: str):
+    """`gpt2split`: GPT-2 projecting with c_attn and storing k and v apart (the path GGUF files
+    with a quantized c_attn take, and every file's before the fused projection), for an A/B of
+    MAX's fused_qkv_ragged_matmul in the same process."""
+    if arch != "gpt2split":
+        yield
+        return
+    from families.gpt2.gpt2 import GPT2Attention
+
+    fused_init = GPT2Attention.__init__
+
+    def split_init(self, *args, **kwargs):
+        fused_init(self, *args, **kwargs)
+        self.fused_qkv = False
+
+    GPT2Attention.__init__ = split_init
+    try:
+        yield
+    finally:
+        GPT2Attention.__init__ = fused_init
 
 
 def prompts(batch: int, vocab: int) -> list[list[int]]:
@@ -227,15 +254,16 @@ def main() -> None:
                 for capture in captures:
                     name = system + ("+capture" if capture else "")
                     results[name] = {}
-                    model = load_max_model(
-                        str(path), custom_architectures=FAMILIES[arch], devices=args.device,
-                        encoding=encoding, max_batch_size=max(args.batches),
-                        device_graph_capture=capture,
-                        kv=args.kv,
-                        # The largest batch's prompts in one prefill (generate() does not
-                        # chunk; at 128 x 128 tokens MAX's default budget of 9216 refused it).
-                        max_batch_input_tokens=max(args.batches) * PROMPT_LEN,
-                    )
+                    with graph_variant(arch):
+                        model = load_max_model(
+                            str(path), custom_architectures=FAMILIES[arch], devices=args.device,
+                            encoding=encoding, max_batch_size=max(args.batches),
+                            device_graph_capture=capture,
+                            kv=args.kv,
+                            # The largest batch's prompts in one prefill (generate() does not
+                            # chunk; at 128 x 128 tokens MAX's default budget of 9216 refused).
+                            max_batch_input_tokens=max(args.batches) * PROMPT_LEN,
+                        )
                     for b in args.batches:
                         results[name][str(b)] = time_max(model, b, 50257)
                         log.info("%s batch %d: %s", name, b, results[name][str(b)])

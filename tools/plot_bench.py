@@ -22,6 +22,7 @@ LABELS = {
     "max-neox": "families.llama_style GPT-NeoX, same size",
     "max-phi": "families.llama_style Phi, same size",
     "max-gpt2x1": "families.gpt2, one layer (per-step floor)",
+    "max-gpt2split": "families.gpt2, q/k/v split (no fused projection)",
 }
 
 
