@@ -24,8 +24,9 @@
 #            (tools/explore_copy.py), with EXPLORE_ENCODINGS, EXPLORE_WORKERS (default 4), GPU 0.
 #   bench    BENCH_ARGS (tools/bench.py's arguments, --out excepted), alone on GPU 1 and on
 #            cores 0-7, with the suite on the other cores, so it times a quiet card; needs two GPUs.
-#            With CAPTURE_K (a pytest -k expression) those GPU tests run there first, alone
-#            (CAPTURE_LIMIT seconds, default 600), then the bench.
+#            With CAPTURE_K (a pytest -k expression) those GPU tests run there first, one at a
+#            time (CAPTURE_LIMIT seconds, default 600), then the bench. BENCH_IN=explore runs
+#            the bench in the copy listing every float encoding (bfloat16 figures).
 #   repro    REPRO_RUNS: ';'-separated argument lists for tools/max_llama_repro.py (MAX's own
 #            Llama against HF, no project code), two at a time on GPU 0, after a 60 s wait.
 # LIMIT (seconds, default 1200) stops every job with an interrupt; what it finished comes back.
@@ -55,19 +56,27 @@ case "$verb" in
     export PYTHONPATH=/opt/maxgpu:$PWD
     gpus=$(nvidia-smi -L | wc -l) last=$(($(nproc) - 1))
     suite_cpus=0-$last
+    if [ -n "${EXPLORE_K:-}" ] || [ "${BENCH_IN:-repo}" = explore ]; then
+      python3 tools/explore_copy.py "$work/explore" > "$work/out/explore/listing.txt"
+    fi
     if [ -n "${BENCH_ARGS:-}" ] && [ "$gpus" -ge 2 ]; then
       suite_cpus=8-$last
-      # CAPTURE_K (a pytest -k expression): those tests first, alone on GPU 1, then the bench.
+      # CAPTURE_K (a pytest -k expression): those tests first, one at a time (a capture process
+      # holds ~127 GB), alone on GPU 1, then the bench; BENCH_IN=explore benches the copy
+      # listing every float encoding (bfloat16 figures for what is not listed yet).
       capture=":"
       if [ -n "${CAPTURE_K:-}" ]; then
         mkdir -p "$work/out/capture"
-        capture="MAXFAM_GPU_ENCODINGS=float32 LIMIT=${CAPTURE_LIMIT:-600} bash tools/gpu_host.sh
-          $pieces $work/out/capture gpu -n 3 -v -k '$CAPTURE_K' > $work/out/capture/host.log 2>&1"
+        capture="MAXFAM_GPU_ENCODINGS=float32 LIMIT=${CAPTURE_LIMIT:-600} bash tools/gpu_host.sh"
+        capture+=" $pieces $work/out/capture gpu -n 1 -v -k '$CAPTURE_K'"
+        capture+=" > $work/out/capture/host.log 2>&1"
       fi
+      bench_dir=$work/repo
+      [ "${BENCH_IN:-repo}" = explore ] && bench_dir=$work/explore
       CUDA_VISIBLE_DEVICES=1 COMMIT=${COMMIT:-unknown} setsid nohup timeout -s INT \
-        "${LIMIT:-1200}" taskset -c 0-7 bash -c "$capture; python3 tools/bench.py $BENCH_ARGS \
-        --out $work/out/bench/bench-gpu.json > $work/out/bench/bench.log 2>&1" < /dev/null \
-        > /dev/null 2>&1 &
+        "${LIMIT:-1200}" taskset -c 0-7 bash -c "$capture; cd $bench_dir && python3 \
+        tools/bench.py $BENCH_ARGS --out $work/out/bench/bench-gpu.json \
+        > $work/out/bench/bench.log 2>&1" < /dev/null > /dev/null 2>&1 &
     fi
     SUITE_ENCODINGS=${SUITE_ENCODINGS:-float32,float16}
     tests=$(ordered_tests)
@@ -75,7 +84,6 @@ case "$verb" in
       setsid nohup taskset -c "$suite_cpus" bash tools/gpu_host.sh "$pieces" "$work/out/listed" \
       gpu -n "${SUITE_WORKERS:-12}" -v $tests > "$work/out/listed/host.log" 2>&1 < /dev/null &
     if [ -n "${EXPLORE_K:-}" ]; then
-      python3 tools/explore_copy.py "$work/explore" > "$work/out/explore/listing.txt"
       cd "$work/explore" || exit 1
       MAXFAM_GPU_ENCODINGS=${EXPLORE_ENCODINGS:-float16} CUDA_VISIBLE_DEVICES=0 \
         LIMIT=${LIMIT:-1200} setsid nohup taskset -c "$suite_cpus" bash tools/gpu_host.sh \
