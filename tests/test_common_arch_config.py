@@ -81,24 +81,30 @@ def test_a_saved_translation_is_not_trusted(tmp_path):
     assert translate_hf_config(GPT2Config, edited, "config.json")["hidden_size"] == 128
 
 
-def test_the_tied_head_is_named_by_the_config():
-    import transformers
+def built(cls, hf, device=None, dtype=None):
+    """`cls` as `initialize` builds it from a Hugging Face config (CPU, float32 by default)."""
     from max.dtype import DType
     from max.graph import DeviceRef
     from max.pipelines.lib import KVCacheConfig
 
     from common.arch_config import translate_hf_config
+
+    device = device or DeviceRef.CPU()
+    dtype = dtype or DType.float32
+    fields = translate_hf_config(cls, hf, "config.json")
+    kv_params = KVCacheConfig().to_params(
+        dtype=dtype, n_kv_heads=fields["num_kv_heads"], head_dim=fields["head_dim"],
+        num_layers=fields["num_layers"], devices=[device], data_parallel_degree=1,
+    )
+    return cls(**fields, dtype=dtype, devices=[device], kv_params=kv_params,
+               max_seq_len=fields["max_positions"])
+
+
+def test_the_tied_head_is_named_by_the_config():
+    import transformers
+
     from families.gpt2.model_config import GPT2Config
     from families.llama_style.gpt_neox import GPTNeoXConfig
-
-    def built(cls, hf):
-        fields = translate_hf_config(cls, hf, "config.json")
-        kv_params = KVCacheConfig().to_params(
-            dtype=DType.float32, n_kv_heads=fields["num_kv_heads"], head_dim=fields["head_dim"],
-            num_layers=fields["num_layers"], devices=[DeviceRef.CPU()], data_parallel_degree=1,
-        )
-        return cls(**fields, dtype=DType.float32, devices=[DeviceRef.CPU()],
-                   kv_params=kv_params, max_seq_len=fields["max_positions"])
 
     small = {"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1}
     tied = built(GPTNeoXConfig, transformers.GPTNeoXConfig(**small, tie_word_embeddings=True))
@@ -125,7 +131,6 @@ def test_the_tokenizer_bound_reads_the_loads_translation():
     assert embedding_rows(pipeline, fallback=10) == 320
 
 
-
 def test_a_head_wider_than_the_gpu_float32_kernel_runs_is_refused_by_name():
     """MAX 26.7's GPU attention did not run Gemma's published 256-wide heads in float32 on an
     H200 (a8a15f4: no compile with 128-token KV pages, no launch with 256-token pages), so such
@@ -133,27 +138,19 @@ def test_a_head_wider_than_the_gpu_float32_kernel_runs_is_refused_by_name():
     import transformers
     from max.dtype import DType
     from max.graph import DeviceRef
-    from max.pipelines.lib import KVCacheConfig
 
-    from common.arch_config import translate_hf_config
     from common.config import ConfigError
     from families.llama_style.gemma import GemmaConfig
 
-    def built(head_dim: int, device: DeviceRef, dtype: DType = DType.float32) -> GemmaConfig:
+    def gemma(head_dim: int, device: DeviceRef, dtype: DType = DType.float32) -> GemmaConfig:
         hf = transformers.GemmaConfig(
             hidden_size=512, num_attention_heads=2, num_key_value_heads=1, head_dim=head_dim,
             num_hidden_layers=1, intermediate_size=64, vocab_size=64,
         )
-        fields = translate_hf_config(GemmaConfig, hf, "config.json")
-        kv_params = KVCacheConfig().to_params(
-            dtype=dtype, n_kv_heads=fields["num_kv_heads"], head_dim=fields["head_dim"],
-            num_layers=fields["num_layers"], devices=[device], data_parallel_degree=1,
-        )
-        return GemmaConfig(**fields, dtype=dtype, devices=[device], kv_params=kv_params,
-                           max_seq_len=fields["max_positions"])
+        return built(GemmaConfig, hf, device, dtype)
 
     with pytest.raises(ConfigError, match="head_dim 256 on the GPU in float32"):
-        built(256, DeviceRef.GPU())
-    assert built(256, DeviceRef.CPU()).head_dim == 256
-    assert built(128, DeviceRef.GPU()).head_dim == 128
-    assert built(256, DeviceRef.GPU(), DType.bfloat16).head_dim == 256
+        gemma(256, DeviceRef.GPU())
+    assert gemma(256, DeviceRef.CPU()).head_dim == 256
+    assert gemma(128, DeviceRef.GPU()).head_dim == 128
+    assert gemma(256, DeviceRef.GPU(), DType.bfloat16).head_dim == 256

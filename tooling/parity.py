@@ -90,6 +90,16 @@ def kv_strategy_env(kv: str) -> Iterator[bool]:
             os.environ["MODULAR_USE_LEGACY_KV_CACHE"] = before
 
 
+def allow_low_precision_on_cpu() -> None:
+    """Lets MAX build bfloat16 and float16 pipelines on the CPU, for diagnostics only: MAX 26.7
+    refuses them there by a device check, not for want of kernels, and a graph right on the CPU
+    but wrong on the GPU puts the fault in the GPU kernels. The family must list the encoding
+    too (run from a copy, tools/explore_copy.py)."""
+    from max.pipelines.lib.config import model_config
+
+    model_config.supported_encoding_supported_on = lambda *_, **__: True
+
+
 def load_max_model(
     model_path: str,
     *,

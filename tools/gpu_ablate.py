@@ -205,6 +205,7 @@ def main() -> int:
     from tooling.metrics import compare_logits
     from tooling.parity import (
         DecoderRun,
+        allow_low_precision_on_cpu,
         hf_teacher_forced_logits,
         load_max_model,
         logit_noise_bound,
@@ -213,11 +214,7 @@ def main() -> int:
     )
 
     if args.device == "cpu" and args.encoding != "float32":
-        # MAX refuses bfloat16 and float16 on the CPU by a device check; its CPU kernels run
-        # them (from a copy listing them, tools/explore_copy.py): the CPU as the GPU's control.
-        import max.pipelines.lib.config.model_config as model_config
-
-        model_config.supported_encoding_supported_on = lambda *_, **__: True
+        allow_low_precision_on_cpu()  # the CPU as the GPU's control
     apply_variant(args.variant, args.architecture)
     torch.backends.cuda.matmul.allow_tf32 = False
     where = "cuda" if args.device == "gpu" else "cpu"

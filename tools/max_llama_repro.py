@@ -78,7 +78,9 @@ def main() -> int:
 
     if args.device == "cpu" and args.encoding != "float32":
         # MAX refuses bfloat16 and float16 on the CPU by a device check; its CPU kernels run
-        # them, which is what makes the CPU a control for the GPU here.
+        # them, which is what makes the CPU a control for the GPU here. (As
+        # tooling.parity.allow_low_precision_on_cpu, written out: this tool imports nothing of
+        # the repository.)
         import max.pipelines.lib.config.model_config as model_config
 
         model_config.supported_encoding_supported_on = lambda *_, **__: True

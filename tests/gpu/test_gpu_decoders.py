@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.arch_config import GPU_FLOAT32_MAX_HEAD_DIM
+from common.arch_config import GPU_FLOAT32_MAX_HEAD_DIM, translate_hf_config
 from families.gpt2 import ARCHITECTURES as GPT2_ARCHITECTURES
 from families.llama_style import ARCHITECTURES as LLAMA_ARCHITECTURES
 from tests.conftest import SHAKESPEARE_MODEL
@@ -140,9 +140,8 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
-LISTED = {
-    arch.name: arch.supported_encodings for arch in [*GPT2_ARCHITECTURES, *LLAMA_ARCHITECTURES]
-}
+DECODERS = {arch.name: arch for arch in [*GPT2_ARCHITECTURES, *LLAMA_ARCHITECTURES]}
+LISTED = {name: arch.supported_encodings for name, arch in DECODERS.items()}
 
 
 def test_every_registered_decoder_has_gpu_cases():
@@ -161,12 +160,12 @@ def tf32_matmuls() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
-def head_dim(path: Path) -> int:
+def head_dim(case: Case, path: Path) -> int:
+    """The checkpoint's head size as its family translates the config (one rule, the load's)."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(path)
-    explicit = getattr(config, "head_dim", None)
-    return explicit or config.hidden_size // config.num_attention_heads
+    config = DECODERS[case.architecture].config
+    return translate_hf_config(config, AutoConfig.from_pretrained(path), "config.json")["head_dim"]
 
 
 def hf_models(path: Path, encoding: str):
@@ -198,7 +197,7 @@ def test_decoder_matches_hugging_face_on_gpu(case, encoding, kv, tmp_path, recor
         kv=kv,
     )
     path = case.build(tmp_path / case.id)
-    if encoding == "float32" and head_dim(path) > GPU_FLOAT32_MAX_HEAD_DIM:
+    if encoding == "float32" and head_dim(case, path) > GPU_FLOAT32_MAX_HEAD_DIM:
         # MAX's GPU attention does not run it (common.arch_config): refused by name, and
         # before anything compiles, is what the listing promises here.
         with pytest.raises(ValueError, match="head_dim .* on the GPU in float32") as refusal:
