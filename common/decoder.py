@@ -23,6 +23,7 @@ from max.nn.kv_cache import KVCacheInputs
 from max.nn.kv_cache.cache_params import KVCacheParamInterface
 from max.nn.transformer import ReturnLogits
 from max.pipelines.context import TextContext
+from max.pipelines.graph_input_stager import InputDescriptor
 from max.pipelines.lib import (
     KVCacheConfig,
     ModelInputs,
@@ -32,6 +33,9 @@ from max.pipelines.lib import (
 )
 from max.pipelines.lib.graph_specs import GraphRole, GraphSpec
 from max.pipelines.lib.interfaces.batch_processor import (
+    RAGGED_INPUT_ROW_OFFSETS,
+    RAGGED_INPUT_TOKENS,
+    BatchProcessorRuntime,
     SingleReplicaRaggedBatchProcessor,
     build_single_replica_ragged_token_arrays,
     ragged_batch_inputs,
@@ -90,9 +94,34 @@ class DecoderInputs(ModelInputs):
         return (*batch, *kv)
 
 
+TOKEN_POSITIONS = "token_positions"
+"""Staged device input holding each active token's position in its own sequence."""
+
+
 class DecoderBatchProcessor(SingleReplicaRaggedBatchProcessor[TextContext, DecoderInputs]):
     """Ragged batching plus each token's position (a learned position table or rotary angles
-    are gathered by it)."""
+    are gathered by it).
+
+    Tokens, row offsets and positions are written into MAX's staging buffers (pinned host
+    memory, one asynchronous copy into device buffers kept across steps), as MAX's own
+    architectures do: a fresh `Buffer.from_numpy(...).to(device)` per input and step is a
+    synchronous copy that keeps the host from preparing the next step while the GPU runs this one.
+    """
+
+    def __init__(self, config: Any, runtime: BatchProcessorRuntime) -> None:
+        super().__init__(
+            config,
+            runtime,
+            [
+                InputDescriptor(
+                    name=TOKEN_POSITIONS,
+                    dtype=DType.int64,
+                    max_shape=(runtime.max_batch_active_tokens,),
+                    destinations=[runtime.devices[0]],
+                )
+            ],
+        )
+        self._return_n_logits: dict[int, Buffer] = {}
 
     def prepare_initial_token_inputs(
         self,
@@ -103,15 +132,33 @@ class DecoderBatchProcessor(SingleReplicaRaggedBatchProcessor[TextContext, Decod
         context_batch = single_replica_context_batch(
             replica_batches, processor_name=type(self).__qualname__
         )
-        device = self.runtime.devices[0]
-        tokens, row_offsets = build_single_replica_ragged_token_arrays(context_batch)
+        total = sum(ctx.tokens.active_length for ctx in context_batch)
+        with self._stager.stage() as staging:
+            host_tokens, (tokens,) = staging.get(RAGGED_INPUT_TOKENS, (total,))
+            host_offsets, (row_offsets,) = staging.get(
+                RAGGED_INPUT_ROW_OFFSETS, (len(context_batch) + 1,)
+            )
+            host_positions, (positions,) = staging.get(TOKEN_POSITIONS, (total,))
+            host_tokens_np, host_offsets_np = build_single_replica_ragged_token_arrays(
+                context_batch
+            )
+            host_tokens.to_numpy()[:] = host_tokens_np
+            host_offsets.to_numpy()[:] = host_offsets_np
+            host_positions.to_numpy()[:] = token_positions(context_batch)
         return DecoderInputs(
-            tokens=Buffer.from_numpy(tokens).to(device),
-            input_row_offsets=Buffer.from_numpy(row_offsets).to(device),
-            return_n_logits=Buffer.from_numpy(np.array([return_n_logits], dtype=np.int64)),
-            positions=Buffer.from_numpy(token_positions(context_batch)).to(device),
+            tokens=tokens,
+            input_row_offsets=row_offsets,
+            return_n_logits=self._return_n_logits_buffer(return_n_logits),
+            positions=positions,
             kv_cache_inputs=kv_cache_inputs,
         )
+
+    def _return_n_logits_buffer(self, count: int) -> Buffer:
+        """One host buffer per distinct count, so a graph-capture replay has nothing to
+        refresh for it."""
+        if count not in self._return_n_logits:
+            self._return_n_logits[count] = Buffer.from_numpy(np.array([count], dtype=np.int64))
+        return self._return_n_logits[count]
 
 
 class DecoderPipelineModel(
@@ -165,9 +212,7 @@ class DecoderPipelineModel(
 
     def graph_specs(self, model_config: Any) -> dict[str, GraphSpec]:
         if len(self.devices) > 1:
-            raise ValueError(
-                f"{type(self).__name__} runs on one device; got {len(self.devices)}"
-            )
+            raise ValueError(f"{type(self).__name__} runs on one device; got {len(self.devices)}")
         module = self.graph_cls(model_config)
         weights = conform_to_graph(
             self._state_dict,

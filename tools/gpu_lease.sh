@@ -27,6 +27,10 @@
 #            With CAPTURE_K (a pytest -k expression) those GPU tests run there first, one at a
 #            time (CAPTURE_LIMIT seconds, default 600), then the bench. BENCH_IN=explore runs
 #            the bench in the copy listing every float encoding (bfloat16 figures).
+#   serial   SERIAL_K (a pytest -k expression): those GPU tests one at a time on GPU 2 (needs three
+#            GPUs), for tests that each hold most of a card (`max serve` with graph capture on
+#            held 115-128 GB at every GPT-2 size); exclude them from SUITE_K. With four GPUs
+#            CAPTURE_K's tests run on GPU 3 beside the bench instead of before it.
 #   repro    REPRO_RUNS: ';'-separated argument lists for tools/max_llama_repro.py (MAX's own
 #            Llama against HF, no project code), two at a time on GPU 0, after a 60 s wait.
 # LIMIT (seconds, default 1200) stops every job with an interrupt; what it finished comes back.
@@ -70,6 +74,11 @@ case "$verb" in
         capture="MAXFAM_GPU_ENCODINGS=float32 LIMIT=${CAPTURE_LIMIT:-600} bash tools/gpu_host.sh"
         capture+=" $pieces $work/out/capture gpu -n 1 -v -k '$CAPTURE_K'"
         capture+=" > $work/out/capture/host.log 2>&1"
+        if [ "$gpus" -ge 4 ]; then
+          CUDA_VISIBLE_DEVICES=3 LIMIT=${LIMIT:-1200} setsid nohup bash -c "$capture" \
+            < /dev/null > /dev/null 2>&1 &
+          capture=":"
+        fi
       fi
       bench_dir=$work/repo
       [ "${BENCH_IN:-repo}" = explore ] && bench_dir=$work/explore
@@ -90,6 +99,13 @@ case "$verb" in
         "$pieces" "$work/out/explore" gpu -n "${EXPLORE_WORKERS:-4}" -v -k "$EXPLORE_K" \
         > "$work/out/explore/host.log" 2>&1 < /dev/null &
     fi
+    if [ -n "${SERIAL_K:-}" ] && [ "$gpus" -ge 3 ]; then
+      cd "$work/repo" || exit 1
+      mkdir -p "$work/out/serial"
+      MAXFAM_GPU_ENCODINGS=$SUITE_ENCODINGS CUDA_VISIBLE_DEVICES=2 LIMIT=${LIMIT:-1200} \
+        setsid nohup bash tools/gpu_host.sh "$pieces" "$work/out/serial" gpu -n 1 -v \
+        -k "$SERIAL_K" > "$work/out/serial/host.log" 2>&1 < /dev/null &
+    fi
     if [ -n "${REPRO_RUNS:-}" ]; then
       cd "$work/repo" || exit 1
       echo "$REPRO_RUNS" | tr ';' '\n' | grep . > "$work/out/repro/runs.txt"
@@ -102,7 +118,7 @@ case "$verb" in
       "bench: ${BENCH_ARGS:-none} ($gpus GPUs, suite on cores $suite_cpus)"
     ;;
   poll)
-    for job in listed explore capture; do
+    for job in listed explore serial capture; do
       log=$work/out/$job/gpu.log
       [ -f "$log" ] || continue
       echo "$job: $(ls "$work/out/$job/rec" 2>/dev/null | wc -l) records;" \
