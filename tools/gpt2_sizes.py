@@ -95,7 +95,11 @@ def serve_size(size: str, device: str, work: Path) -> dict:
     # float32, listed everywhere (MAX would pick bfloat16 on a GPU, which GPT-2 does not list).
     args += ["--quantization-encoding", "float32"]
     if device == "gpu":
-        args += ["--device-memory-utilization", MEMORY_SHARE]
+        # Graph capture off: MAX turns it on by itself in `max serve` on a GPU, and then every
+        # size's server held 115-128 GB of the card's 140 (a8a15f4, distilgpt2's weights 312
+        # MiB), so two never fit on one card and the figure said nothing about the model. Its
+        # correctness is tests/gpu/test_gpu_graph_capture.py's; its memory, docs/GPT2.md's.
+        args += ["--device-memory-utilization", MEMORY_SHARE, "--no-device-graph-capture"]
     start = time.perf_counter()
     with server_process(
         path, "families.gpt2", *args, log=work / f"{size}.log", devices=device
