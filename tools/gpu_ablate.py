@@ -18,7 +18,8 @@ Variants (the shipped graph rotates with MAX's fused rope kernel after storing k
   table-on-device graph-rotation with the cos/sin constants made on the GPU
   max-rope        MAX's rope_ragged_with_position_ids kernel rotates, before k is stored
   f32-norm        MAX's LayerNorm computed by hand in float32, cast back after
-ARCHITECTURE LlamaForCausalLM runs MAX's built-in Llama (the control; config "defaults").
+ARCHITECTURE LlamaForCausalLM runs MAX's built-in Llama (the control; config "defaults");
+GPT2LMHeadModel with config "shakespeare" runs the shipped trained model (models/).
 Any variant takes --override '{"hidden_act": "gelu_new"}' etc. (config.json keys, both sides).
 """
 
@@ -228,11 +229,14 @@ def main() -> int:
         if control:
             base = {"max_position_embeddings": 256}
         else:
-            base = (GPT2_CONFIGS if gpt2 else CONFIGS[args.architecture])[args.config]
-        overrides = {**base, **json.loads(args.override)}
-        path = build_random_checkpoint(
-            args.architecture, Path(tmp) / "ckpt", config_overrides=overrides, seed=11
-        )
+            base = (GPT2_CONFIGS if gpt2 else CONFIGS[args.architecture]).get(args.config, {})
+        if gpt2 and args.config == "shakespeare":
+            from tests.conftest import SHAKESPEARE_MODEL as path  # trained, shipped weights
+        else:
+            overrides = {**base, **json.loads(args.override)}
+            path = build_random_checkpoint(
+                args.architecture, Path(tmp) / "ckpt", config_overrides=overrides, seed=11
+            )
         oracle = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(where).eval()
         low_dtype = getattr(torch, args.encoding)
         low = AutoModelForCausalLM.from_pretrained(path, dtype=low_dtype).to(where).eval()
