@@ -8,8 +8,10 @@ parameter counts match). All run in this process on the same device and dtype.
 More systems (GPU speed issue): `max-neox`, `max-phi` (families.llama_style, hidden 768,
 12 layers, 12 heads, MLP 3072 as GPT-2's), and `max-gpt2x1` (GPT-2 with one layer: the
 per-step floor of the same inputs, embedding and head), `max-gpt2split` (GPT-2 with q, k, v split
-and k, v stored apart: an A/B of the fused projection). `--graph-capture both` runs every MAX
-system with and without device graph capture (`<system>+capture`), e.g.
+and k, v stored apart: an A/B of the fused projection), and, for where a layer's time goes,
+`max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu` (GRAPH_VARIANTS: other functions, speed
+only). `--graph-capture both` runs every MAX system with and without device graph capture
+(`<system>+capture`), e.g.
 
     python tools/bench.py --device gpu --batches 1 8 32 128 \
         --systems max-gpt2 max-llama max-neox max-phi max-gpt2x1 --graph-capture both \
@@ -47,6 +49,9 @@ FAMILIES = {
     "gpt2": ["families.gpt2"],
     "gpt2x1": ["families.gpt2"],
     "gpt2split": ["families.gpt2"],
+    "gpt2noattn": ["families.gpt2"],
+    "gpt2nomlp": ["families.gpt2"],
+    "gpt2relu": ["families.gpt2"],
     "neox": ["families.llama_style"],
     "phi": ["families.llama_style"],
     "llama": [],
@@ -79,6 +84,9 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
         "gpt2": lambda: GPT2LMHeadModel(GPT2Config()),
         "gpt2x1": lambda: GPT2LMHeadModel(GPT2Config(n_layer=1)),
         "gpt2split": lambda: GPT2LMHeadModel(GPT2Config()),
+        "gpt2noattn": lambda: GPT2LMHeadModel(GPT2Config()),
+        "gpt2nomlp": lambda: GPT2LMHeadModel(GPT2Config()),
+        "gpt2relu": lambda: GPT2LMHeadModel(GPT2Config()),
         "llama": lambda: LlamaForCausalLM(
             LlamaConfig(**same_size, intermediate_size=2048, num_key_value_heads=12)
         ),
@@ -95,27 +103,70 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
     return out
 
 
-@contextlib.contextmanager
-def graph_variant(arch: str):
-    """`gpt2split`: GPT-2 projecting with c_attn and storing k and v apart (the path GGUF files
-    with a quantized c_attn take, and every file's before the fused projection), for an A/B of
-    MAX's fused_qkv_ragged_matmul in the same process."""
-    if arch != "gpt2split":
-        yield
-        return
-    from families.gpt2.gpt2 import GPT2Attention
-
-    fused_init = GPT2Attention.__init__
+def _split_projection(gpt2) -> tuple[type, str, object]:
+    fused_init = gpt2.GPT2Attention.__init__
 
     def split_init(self, *args, **kwargs):
         fused_init(self, *args, **kwargs)
         self.fused_qkv = False
 
-    GPT2Attention.__init__ = split_init
+    return gpt2.GPT2Attention, "__init__", split_init
+
+
+def _without_attention(gpt2) -> tuple[type, str, object]:
+    def block(self, x, kv_collection, input_row_offsets):
+        return x + self.mlp(self.ln_2(x))
+
+    return gpt2.GPT2Block, "__call__", block
+
+
+def _without_mlp(gpt2) -> tuple[type, str, object]:
+    def block(self, x, kv_collection, input_row_offsets):
+        return x + self.attn(self.ln_1(x), kv_collection, input_row_offsets)
+
+    return gpt2.GPT2Block, "__call__", block
+
+
+def _relu_activation(gpt2) -> tuple[type, str, object]:
+    from max.graph import ops
+
+    mlp_init = gpt2.GPT2MLP.__init__
+
+    def relu_init(self, *args, **kwargs):
+        mlp_init(self, *args, **kwargs)
+        self.act = ops.relu
+
+    return gpt2.GPT2MLP, "__init__", relu_init
+
+
+# Timing variants of the GPT-2 graph (where a step's time goes, in one process): `gpt2split`
+# projects with c_attn and stores k and v apart (the path GGUF files with a quantized c_attn
+# take, and every file's before the fused projection), an A/B of MAX's fused_qkv_ragged_matmul;
+# `gpt2noattn` and `gpt2nomlp` drop a block's attention or MLP, `gpt2relu` replaces the
+# checkpoint's GELU by one relu. All but `gpt2split` compute another function: speed only.
+GRAPH_VARIANTS = {
+    "gpt2split": _split_projection,
+    "gpt2noattn": _without_attention,
+    "gpt2nomlp": _without_mlp,
+    "gpt2relu": _relu_activation,
+}
+
+
+@contextlib.contextmanager
+def graph_variant(arch: str):
+    """GRAPH_VARIANTS[arch]'s patch to families.gpt2's graph while MAX builds it, undone after."""
+    if arch not in GRAPH_VARIANTS:
+        yield
+        return
+    from families.gpt2 import gpt2
+
+    owner, name, replacement = GRAPH_VARIANTS[arch](gpt2)
+    original = owner.__dict__[name]
+    setattr(owner, name, replacement)
     try:
         yield
     finally:
-        GPT2Attention.__init__ = fused_init
+        setattr(owner, name, original)
 
 
 def prompts(batch: int, vocab: int) -> list[list[int]]:
