@@ -48,10 +48,6 @@ NEW_TOKENS = 128
 FAMILIES = {
     "gpt2": ["families.gpt2"],
     "gpt2x1": ["families.gpt2"],
-    "gpt2split": ["families.gpt2"],
-    "gpt2noattn": ["families.gpt2"],
-    "gpt2nomlp": ["families.gpt2"],
-    "gpt2relu": ["families.gpt2"],
     "neox": ["families.llama_style"],
     "phi": ["families.llama_style"],
     "llama": [],
@@ -83,10 +79,6 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
     recipes = {
         "gpt2": lambda: GPT2LMHeadModel(GPT2Config()),
         "gpt2x1": lambda: GPT2LMHeadModel(GPT2Config(n_layer=1)),
-        "gpt2split": lambda: GPT2LMHeadModel(GPT2Config()),
-        "gpt2noattn": lambda: GPT2LMHeadModel(GPT2Config()),
-        "gpt2nomlp": lambda: GPT2LMHeadModel(GPT2Config()),
-        "gpt2relu": lambda: GPT2LMHeadModel(GPT2Config()),
         "llama": lambda: LlamaForCausalLM(
             LlamaConfig(**same_size, intermediate_size=2048, num_key_value_heads=12)
         ),
@@ -150,6 +142,11 @@ GRAPH_VARIANTS = {
     "gpt2nomlp": _without_mlp,
     "gpt2relu": _relu_activation,
 }
+
+
+def checkpoint_of(arch: str) -> str:
+    """The checkpoint (and package) a system runs: a graph variant runs GPT-2's own."""
+    return "gpt2" if arch in GRAPH_VARIANTS else arch
 
 
 @contextlib.contextmanager
@@ -270,7 +267,7 @@ def main() -> None:
     torch_device = "cuda" if args.device == "gpu" else "cpu"
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        arches = {system.split("-")[1] for system in args.systems} | {"gpt2"}
+        arches = {checkpoint_of(system.split("-")[1]) for system in args.systems} | {"gpt2"}
         ckpts = build_checkpoints(Path(tmp), arches)
         bytes_per_param = 2 if encoding in ("bfloat16", "float16") else 4
         gpt2_bytes = weight_bytes(ckpts["gpt2"]) * bytes_per_param // 4
@@ -300,14 +297,15 @@ def main() -> None:
         captures = {"off": [False], "on": [True], "both": [False, True]}[args.graph_capture]
         for system in args.systems:
             kind, arch = system.split("-")
-            path = ckpts[arch]
+            path = ckpts[checkpoint_of(arch)]
+            packages = FAMILIES[checkpoint_of(arch)]
             if kind == "max":
                 for capture in captures:
                     name = system + ("+capture" if capture else "")
                     results[name] = {}
                     with graph_variant(arch):
                         model = load_max_model(
-                            str(path), custom_architectures=FAMILIES[arch], devices=args.device,
+                            str(path), custom_architectures=packages, devices=args.device,
                             encoding=encoding, max_batch_size=max(args.batches),
                             device_graph_capture=capture,
                             kv=args.kv,

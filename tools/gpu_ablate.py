@@ -226,13 +226,13 @@ def main() -> int:
 
         control = args.architecture == "LlamaForCausalLM"
         gpt2 = args.architecture == "GPT2LMHeadModel"
-        if control:
-            base = {"max_position_embeddings": 256}
-        else:
-            base = (GPT2_CONFIGS if gpt2 else CONFIGS[args.architecture]).get(args.config, {})
         if gpt2 and args.config == "shakespeare":
             from tests.conftest import SHAKESPEARE_MODEL as path  # trained, shipped weights
         else:
+            if control:
+                base = {"max_position_embeddings": 256}
+            else:
+                base = (GPT2_CONFIGS if gpt2 else CONFIGS[args.architecture])[args.config]
             overrides = {**base, **json.loads(args.override)}
             path = build_random_checkpoint(
                 args.architecture, Path(tmp) / "ckpt", config_overrides=overrides, seed=11
