@@ -11,6 +11,7 @@ from tooling.metrics import BFLOAT16, FLOAT32
 from tooling.parity import (
     DecoderRun,
     compare_runs,
+    compare_tokens,
     compare_with_hf,
     logit_noise_bound,
     token_disagreements,
@@ -120,4 +121,23 @@ def test_runs_differing_beyond_the_floor_or_at_a_clear_margin_fail():
     problems = compare_runs(base, run_of(ref, wrong, noise=1e-3), floor=1e-2)
     assert problems == [
         f"prompt 0: greedy token differs at step 5 beyond 2 x {problems[0].split()[-1]}"
+    ]
+
+
+def test_tokens_only_runs_compare_up_to_their_first_difference():
+    """A run that returns tokens only (overlap scheduler) against a run with logits."""
+    ref = reference_logits()
+    tokens = ref.argmax(-1).tolist()
+    base = DecoderRun(prompts=[[1]], tokens=[tokens], logits=[ref])
+    assert compare_tokens(base, [tokens], floor=1e-2) == []
+    # The second choice at step 5, 1.0 behind: a wrong token at a clear margin.
+    wrong = list(tokens)
+    wrong[5] = int(np.argsort(ref[5])[-2])
+    assert compare_tokens(base, [wrong], floor=1e-2) == [
+        f"prompt 0: token {wrong[5]} at step 5, expected {tokens[5]} 1 ahead (beyond 2 x 0.01)"
+    ]
+    # The same swap is a near tie when the floor allows it; later steps are not compared.
+    assert compare_tokens(base, [wrong[:6] + [0] * (STEPS - 6)], floor=0.5) == []
+    assert compare_tokens(base, [tokens[:-1]], floor=1e-2) == [
+        f"prompt 0: {STEPS - 1} tokens, expected {STEPS}"
     ]

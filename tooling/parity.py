@@ -138,18 +138,21 @@ def ragged_prompts(vocab_size: int, seed: int = 0, shared_length: int = 150) -> 
     ]
 
 
-def max_greedy(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> DecoderRun:
-    """Greedy decoding of all prompts as one ragged batch, with per-step logits."""
+def max_greedy(
+    model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, *, logits: bool = True
+) -> DecoderRun:
+    """Greedy decoding of all prompts as one ragged batch, with per-step logits (none with
+    `logits=False`: a pipeline with MAX's overlap scheduler active returns tokens only)."""
     result = model.generate(
         [list(p) for p in prompts],
         max_new_tokens=max_new_tokens,
         ignore_eos=True,
         top_k=1,
-        output_logits=True,
+        output_logits=logits,
     )
     prompts = [list(p) for p in prompts]
     tokens = [seq[len(p) :] for seq, p in zip(result.sequences, prompts, strict=True)]
-    return DecoderRun(prompts, tokens, [np.asarray(x) for x in result.logits])
+    return DecoderRun(prompts, tokens, [np.asarray(x) for x in result.logits or []])
 
 
 def hf_teacher_forced_logits(hf_model: Any, run: DecoderRun) -> list[np.ndarray]:
@@ -261,5 +264,36 @@ def compare_runs(reference: DecoderRun, test: DecoderRun, floor: float) -> list[
         if diverged is not None:
             problems.append(
                 f"prompt {i}: greedy token differs at step {diverged} beyond 2 x {diff:.4g}"
+            )
+    return problems
+
+
+def compare_tokens(
+    reference: DecoderRun, tokens: Sequence[Sequence[int]], floor: float
+) -> list[str]:
+    """What differs between a reference run's greedy tokens and another run's `tokens` of the
+    same function where only the tokens come back (MAX's overlap scheduler, as `max serve`
+    runs graph capture, returns no logits). Each prompt's tokens must equal the reference's
+    up to the first that differs, and there the reference's own logits must rank the two
+    within 2 x `floor` (a near tie the format's rounding can swap); past it the two runs
+    continue from different prefixes, so nothing later is compared. Empty: the same tokens."""
+    problems = []
+    for i, (ref_logits, ref_tokens, got) in enumerate(
+        zip(reference.logits, reference.tokens, tokens, strict=True)
+    ):
+        if len(got) != len(ref_tokens):
+            problems.append(f"prompt {i}: {len(got)} tokens, expected {len(ref_tokens)}")
+            continue
+        step = next(
+            (s for s, (a, b) in enumerate(zip(ref_tokens, got, strict=True)) if a != b), None
+        )
+        if step is None:
+            continue
+        row = np.asarray(ref_logits[step], np.float64)
+        gap = float(row[ref_tokens[step]] - row[got[step]])
+        if not gap <= 2 * floor:
+            problems.append(
+                f"prompt {i}: token {got[step]} at step {step}, expected {ref_tokens[step]} "
+                f"{gap:.4g} ahead (beyond 2 x {floor:.4g})"
             )
     return problems

@@ -9,13 +9,20 @@ More systems (GPU speed issue): `max-neox`, `max-phi` (families.llama_style, hid
 12 layers, 12 heads, MLP 3072 as GPT-2's), and `max-gpt2x1` (GPT-2 with one layer: the
 per-step floor of the same inputs, embedding and head), `max-gpt2split` (GPT-2 with q, k, v split
 and k, v stored apart: an A/B of the fused projection), and, for where a layer's time goes,
-`max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu` (GRAPH_VARIANTS: other functions, speed
-only). `--graph-capture both` runs every MAX system with and without device graph capture
-(`<system>+capture`), e.g.
+`max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu`, `max-gpt2nobias` (GRAPH_VARIANTS: other
+functions, speed only). `--graph-capture` picks the MAX modes (MODES): without capture
+(`<system>`); captured graphs replayed one synchronous step at a time (`<system>+capture`,
+AutoModel's default with capture); and as `max serve` and `max generate` run a GPU by default
+(`<system>+served`: capture with the overlap scheduler active, so the host prepares step n+1
+while the GPU runs step n). `both` is the first two, `all` the three. E.g.
 
     python tools/bench.py --device gpu --batches 1 8 32 128 \
-        --systems max-gpt2 max-llama max-neox max-phi max-gpt2x1 --graph-capture both \
+        --systems max-gpt2 max-llama max-gpt2x1 --graph-capture all --host-profile \
         --out docs/results/bench-gpu-h200-capture.json
+
+`--repeats N` times each run N times and keeps the median; `--host-profile` adds, per MAX
+system and batch, where the host's time goes in one more 128-token run (cProfile, its top
+functions by own time, in microseconds per decode step).
 
 MAX runs through `AutoModel.generate` (one ragged batch, the engine's own batching).
 Time to first token = a run with 1 new token; time per output token = (full - first) / 127.
@@ -28,14 +35,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import json
 import logging
 import platform
+import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,9 +83,14 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
     torch.manual_seed(0)
     out = {}
     same_size = {
-        "vocab_size": 50257, "hidden_size": 768, "num_hidden_layers": 12,
-        "num_attention_heads": 12, "max_position_embeddings": 1024,
-        "tie_word_embeddings": True, "bos_token_id": 0, "eos_token_id": 0,
+        "vocab_size": 50257,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "max_position_embeddings": 1024,
+        "tie_word_embeddings": True,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
     }
     recipes = {
         "gpt2": lambda: GPT2LMHeadModel(GPT2Config()),
@@ -95,31 +111,34 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
     return out
 
 
-def _split_projection(gpt2) -> tuple[type, str, object]:
+Patch = tuple[object, str, object]  # (class or module, attribute, replacement)
+
+
+def _split_projection(gpt2) -> list[Patch]:
     fused_init = gpt2.GPT2Attention.__init__
 
     def split_init(self, *args, **kwargs):
         fused_init(self, *args, **kwargs)
         self.fused_qkv = False
 
-    return gpt2.GPT2Attention, "__init__", split_init
+    return [(gpt2.GPT2Attention, "__init__", split_init)]
 
 
-def _without_attention(gpt2) -> tuple[type, str, object]:
+def _without_attention(gpt2) -> list[Patch]:
     def block(self, x, kv_collection, input_row_offsets):
         return x + self.mlp(self.ln_2(x))
 
-    return gpt2.GPT2Block, "__call__", block
+    return [(gpt2.GPT2Block, "__call__", block)]
 
 
-def _without_mlp(gpt2) -> tuple[type, str, object]:
+def _without_mlp(gpt2) -> list[Patch]:
     def block(self, x, kv_collection, input_row_offsets):
         return x + self.attn(self.ln_1(x), kv_collection, input_row_offsets)
 
-    return gpt2.GPT2Block, "__call__", block
+    return [(gpt2.GPT2Block, "__call__", block)]
 
 
-def _relu_activation(gpt2) -> tuple[type, str, object]:
+def _relu_activation(gpt2) -> list[Patch]:
     from max.graph import ops
 
     mlp_init = gpt2.GPT2MLP.__init__
@@ -128,19 +147,48 @@ def _relu_activation(gpt2) -> tuple[type, str, object]:
         mlp_init(self, *args, **kwargs)
         self.act = ops.relu
 
-    return gpt2.GPT2MLP, "__init__", relu_init
+    return [(gpt2.GPT2MLP, "__init__", relu_init)]
+
+
+def _without_biases(gpt2) -> list[Patch]:
+    """Every projection of a block without its bias (MAX's Llama has none)."""
+    from max.graph import TensorValue
+
+    def unbiased(linear, x):
+        return x @ TensorValue(linear.weight).T
+
+    def attention(self, x, kv_collection, input_row_offsets):
+        attn = gpt2.fused_qkv_attention(
+            self.kv_params,
+            layer=self.layer,
+            x=x,
+            wqkv=TensorValue(self.c_attn.weight),
+            bias=None,
+            num_heads=self.num_heads,
+            kv_collection=kv_collection,
+            input_row_offsets=input_row_offsets,
+            scale=self.scale,
+        )
+        return unbiased(self.c_proj, attn)
+
+    def mlp(self, x):
+        return unbiased(self.c_proj, self.act(unbiased(self.c_fc, x)))
+
+    return [(gpt2.GPT2Attention, "__call__", attention), (gpt2.GPT2MLP, "__call__", mlp)]
 
 
 # Timing variants of the GPT-2 graph (where a step's time goes, in one process): `gpt2split`
 # projects with c_attn and stores k and v apart (the path GGUF files with a quantized c_attn
 # take, and every file's before the fused projection), an A/B of MAX's fused_qkv_ragged_matmul;
 # `gpt2noattn` and `gpt2nomlp` drop a block's attention or MLP, `gpt2relu` replaces the
-# checkpoint's GELU by one relu. All but `gpt2split` compute another function: speed only.
+# checkpoint's GELU by one relu, `gpt2nobias` drops the projections' biases. All but
+# `gpt2split` compute another function: speed only.
 GRAPH_VARIANTS = {
     "gpt2split": _split_projection,
     "gpt2noattn": _without_attention,
     "gpt2nomlp": _without_mlp,
     "gpt2relu": _relu_activation,
+    "gpt2nobias": _without_biases,
 }
 
 
@@ -157,13 +205,15 @@ def graph_variant(arch: str):
         return
     from families.gpt2 import gpt2
 
-    owner, name, replacement = GRAPH_VARIANTS[arch](gpt2)
-    original = owner.__dict__[name]
-    setattr(owner, name, replacement)
+    patches = GRAPH_VARIANTS[arch](gpt2)
+    originals = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
+    for owner, name, replacement in patches:
+        setattr(owner, name, replacement)
     try:
         yield
     finally:
-        setattr(owner, name, original)
+        for owner, name, original in originals:
+            setattr(owner, name, original)
 
 
 def prompts(batch: int, vocab: int) -> list[list[int]]:
@@ -171,16 +221,63 @@ def prompts(batch: int, vocab: int) -> list[list[int]]:
     return rng.integers(1, vocab, (batch, PROMPT_LEN)).tolist()
 
 
-def time_max(model, batch: int, vocab: int) -> dict[str, float]:
+# MAX modes: (result suffix, device graph capture, overlap scheduler active).
+MODES = {
+    "off": ("", False, False),
+    "capture": ("+capture", True, False),
+    "served": ("+served", True, True),
+}
+MODE_SETS = {
+    "off": ["off"],
+    "on": ["capture"],
+    "served": ["served"],
+    "both": ["off", "capture"],
+    "all": ["off", "capture", "served"],
+}
+HOST_PROFILE_TOP = 25
+
+
+def time_max(
+    model, batch: int, vocab: int, repeats: int = 1, host_profile: bool = False
+) -> dict[str, Any]:
     ids = prompts(batch, vocab)
-    model.generate(ids, max_new_tokens=2, ignore_eos=True, top_k=1)  # warm-up
-    t0 = time.perf_counter()
-    model.generate(ids, max_new_tokens=1, ignore_eos=True, top_k=1)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.generate(ids, max_new_tokens=NEW_TOKENS, ignore_eos=True, top_k=1)
-    full = time.perf_counter() - t0
-    return summarize(batch, first, full)
+
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        model.generate(ids, max_new_tokens=n, ignore_eos=True, top_k=1)
+        return time.perf_counter() - t0
+
+    run(2)  # warm-up
+    first = statistics.median(run(1) for _ in range(repeats))
+    full = statistics.median(run(NEW_TOKENS) for _ in range(repeats))
+    result: dict[str, Any] = summarize(batch, first, full)
+    if host_profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(run, NEW_TOKENS)
+        result["host_profile_us_per_step"] = top_functions(profiler, NEW_TOKENS)
+    return result
+
+
+def top_functions(profiler: cProfile.Profile, steps: int) -> dict[str, list[dict[str, Any]]]:
+    """The profiled run's functions with the most own time (`top`), and this repository's
+    packages' functions with the most cumulative time (`ours`), in microseconds per step."""
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def rows(items, key: int) -> list[dict[str, Any]]:
+        ranked = sorted(items, key=lambda item: item[1][key], reverse=True)[:HOST_PROFILE_TOP]
+        return [
+            {
+                "function": f"{Path(file).name}:{line}({name})",
+                "calls_per_step": round(calls / steps, 2),
+                "own_us": round(1e6 * own / steps, 1),
+                "cumulative_us": round(1e6 * cumulative / steps, 1),
+            }
+            for (file, line, name), (_, calls, own, cumulative, _) in ranked
+        ]
+
+    packages = tuple(str(ROOT / package) for package in ("common", "families", "tooling"))
+    ours = [item for item in stats.items() if item[0][0].startswith(packages)]
+    return {"top": rows(stats.items(), 2), "ours": rows(ours, 3)}
 
 
 def time_hf(model, batch: int, vocab: int, device: str) -> dict[str, float]:
@@ -201,6 +298,11 @@ def time_hf(model, batch: int, vocab: int, device: str) -> dict[str, float]:
 
     run(2)
     return summarize(batch, run(1), run(NEW_TOKENS))
+
+
+def brief(result: dict[str, Any]) -> dict[str, Any]:
+    """A result without its host profile, for the log."""
+    return {k: v for k, v in result.items() if k != "host_profile_us_per_step"}
 
 
 def summarize(batch: int, first: float, full: float) -> dict[str, float]:
@@ -243,17 +345,28 @@ def main() -> None:
     )
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument(
-        "--encoding", default=None,
+        "--encoding",
+        default=None,
         help="float32 (default): the one float encoding both our decoders and MAX's Llama list",
     )
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--systems", nargs="+", default=["max-gpt2", "hf-gpt2", "max-llama"])
     p.add_argument(
-        "--graph-capture", choices=["off", "on", "both"], default="off",
-        help="MAX systems with device graph capture off (as measured so far), on, or both",
+        "--graph-capture",
+        choices=list(MODE_SETS),
+        default="off",
+        help="MAX modes: off, on (capture, synchronous steps), served (capture and overlap, "
+        "as max serve runs a GPU), both (off and on) or all",
+    )
+    p.add_argument("--repeats", type=int, default=1, help="median of this many timed runs")
+    p.add_argument(
+        "--host-profile",
+        action="store_true",
+        help="one more run per MAX system and batch under cProfile: the host's top functions",
     )
     p.add_argument(
-        "--kv", default="jenga-prefix",
+        "--kv",
+        default="jenga-prefix",
         help="MAX's KV-cache strategy (tooling.parity.KV_STRATEGIES); prefix caching on, as served",
     )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench.json")
@@ -285,6 +398,7 @@ def main() -> None:
                 "batch1_decode_bound_tok_s": bandwidth / gpt2_bytes,
             },
             "kv": args.kv,
+            "repeats": args.repeats,
             "command": " ".join(sys.argv),
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -294,28 +408,34 @@ def main() -> None:
             args.out.write_text(json.dumps(report, indent=2))
             log.info("wrote %s", args.out)
 
-        captures = {"off": [False], "on": [True], "both": [False, True]}[args.graph_capture]
         for system in args.systems:
             kind, arch = system.split("-")
             path = ckpts[checkpoint_of(arch)]
             packages = FAMILIES[checkpoint_of(arch)]
             if kind == "max":
-                for capture in captures:
-                    name = system + ("+capture" if capture else "")
+                for mode in MODE_SETS[args.graph_capture]:
+                    suffix, capture, overlap = MODES[mode]
+                    name = system + suffix
                     results[name] = {}
                     with graph_variant(arch):
                         model = load_max_model(
-                            str(path), custom_architectures=packages, devices=args.device,
-                            encoding=encoding, max_batch_size=max(args.batches),
+                            str(path),
+                            custom_architectures=packages,
+                            devices=args.device,
+                            encoding=encoding,
+                            max_batch_size=max(args.batches),
                             device_graph_capture=capture,
+                            enable_overlap_scheduler=overlap,
                             kv=args.kv,
                             # The largest batch's prompts in one prefill (generate() does not
                             # chunk; at 128 x 128 tokens MAX's default budget of 9216 refused).
                             max_batch_input_tokens=max(args.batches) * PROMPT_LEN,
                         )
                     for b in args.batches:
-                        results[name][str(b)] = time_max(model, b, 50257)
-                        log.info("%s batch %d: %s", name, b, results[name][str(b)])
+                        results[name][str(b)] = time_max(
+                            model, b, 50257, args.repeats, args.host_profile
+                        )
+                        log.info("%s batch %d: %s", name, b, brief(results[name][str(b)]))
                     del model
                     write()
             else:

@@ -22,7 +22,8 @@
 #            SUITE_K='not capture' here, then the capture tests alone.
 #   explore  EXPLORE_K (a pytest -k expression) on a copy listing every float encoding
 #            (tools/explore_copy.py), with EXPLORE_ENCODINGS, EXPLORE_WORKERS (default 4), GPU 0.
-#   bench    BENCH_ARGS (tools/bench.py's arguments, --out excepted), alone on GPU 1 and on
+#   bench    BENCH_ARGS (tools/bench.py's arguments, --out excepted; several lists separated by
+#            ';' run one after the other, bench-gpu-K.json), alone on GPU 1 and on
 #            cores 0-7, with the suite on the other cores, so it times a quiet card; needs two GPUs.
 #            With CAPTURE_K (a pytest -k expression) those GPU tests run there first, one at a
 #            time (CAPTURE_LIMIT seconds, default 600), then the bench. BENCH_IN=explore runs
@@ -82,10 +83,15 @@ case "$verb" in
       fi
       bench_dir=$work/repo
       [ "${BENCH_IN:-repo}" = explore ] && bench_dir=$work/explore
+      # BENCH_ARGS may hold several ';'-separated argument lists, run one after the other
+      # (bench-gpu-K.json, bench-K.log, K from 1).
+      echo "$BENCH_ARGS" | tr ';' '\n' | grep . > "$work/out/bench/runs.txt"
+      benches="cd $bench_dir; k=0; while read -r args; do k=\$((k + 1)); python3 tools/bench.py"
+      benches+=" \$args --out $work/out/bench/bench-gpu-\$k.json"
+      benches+=" > $work/out/bench/bench-\$k.log 2>&1; done < $work/out/bench/runs.txt"
       CUDA_VISIBLE_DEVICES=1 COMMIT=${COMMIT:-unknown} setsid nohup timeout -s INT \
-        "${LIMIT:-1200}" taskset -c 0-7 bash -c "$capture; cd $bench_dir && python3 \
-        tools/bench.py $BENCH_ARGS --out $work/out/bench/bench-gpu.json \
-        > $work/out/bench/bench.log 2>&1" < /dev/null > /dev/null 2>&1 &
+        "${LIMIT:-1200}" taskset -c 0-7 bash -c "$capture; $benches" \
+        < /dev/null > /dev/null 2>&1 &
     fi
     SUITE_ENCODINGS=${SUITE_ENCODINGS:-float32,float16}
     tests=$(ordered_tests)
@@ -125,7 +131,8 @@ case "$verb" in
         "$(grep -cE 'PASSED|FAILED' "$log") reported; last: $(tail -c 300 "$log" | tr '\n' ' ')"
     done
     [ -f "$work/out/repro/repro.log" ] && echo "repro: $(grep -c REPRO "$work/out/repro/repro.log") done"
-    [ -f "$work/out/bench/bench.log" ] && grep -E "batch|wrote|Error" "$work/out/bench/bench.log" | tail -6
+    ls "$work"/out/bench/bench-*.log > /dev/null 2>&1 &&
+      grep -hE "batch|wrote|Error" "$work"/out/bench/bench-*.log | cut -c1-160 | tail -6
     nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv,noheader
     uptime
     ;;

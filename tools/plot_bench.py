@@ -26,12 +26,23 @@ LABELS = {
     "max-gpt2noattn": "families.gpt2 without attention (timing only)",
     "max-gpt2nomlp": "families.gpt2 without MLP (timing only)",
     "max-gpt2relu": "families.gpt2 with relu for GELU (timing only)",
+    "max-gpt2nobias": "families.gpt2 without projection biases (timing only)",
 }
 
 
+# tools/bench.py's mode suffixes and how a label says them.
+MODE_LABELS = {"+capture": ", graph capture", "+served": ", as served (capture + overlap)"}
+
+
+def split_mode(system: str) -> tuple[str, str]:
+    """(system, mode suffix) of a result name such as `max-gpt2+served`."""
+    base, plus, mode = system.partition("+")
+    return base, plus + mode
+
+
 def label(system: str) -> str:
-    base, capture = system.removesuffix("+capture"), system.endswith("+capture")
-    return LABELS.get(base, base) + (", graph capture" if capture else "")
+    base, mode = split_mode(system)
+    return LABELS.get(base, base) + MODE_LABELS.get(mode, mode)
 
 
 def main() -> None:
@@ -77,8 +88,8 @@ def markdown_table(report: dict) -> str:
         for system in res:
             r = res[system][b]
             ratios = ["", ""]
-            # Each MAX system against MAX's Llama in the same graph-capture mode.
-            suffix = "+capture" if system.endswith("+capture") else ""
+            # Each MAX system against MAX's Llama in the same mode.
+            suffix = split_mode(system)[1]
             if system.startswith("max-") and not system.startswith("max-llama"):
                 a = r["decode_tok_s"]
                 ratios = [

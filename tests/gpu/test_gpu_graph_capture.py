@@ -8,6 +8,13 @@ runs' logits must agree within the format's rounding of one output and their gre
 must be equal except at a near tie (`tooling.parity.compare_runs`, tested on the CPU in
 tests/test_common_parity.py with a wrong token at a clear margin).
 
+A third run is graph capture as `max serve` and `max generate` run it, with MAX's overlap
+scheduler active (the host prepares step n+1 while the GPU runs step n, and each step's
+tokens arrive one step late; `AutoModel` keeps every step synchronous unless asked). Only
+tokens come back there: they must be the run without capture's up to the first that differs,
+and that one a near tie of the format's rounding (`tooling.parity.compare_tokens`, also
+tested on the CPU with a wrong token at a clear margin).
+
 One capture test at a time on a host: a process with capture on held about 127 GB of an
 H200's 140 at a8a15f4 whatever `device_memory_utilization` said, and six at once ran out of
 memory pre-backing their graphs (a lock file serializes them across xdist workers; run them
@@ -20,7 +27,13 @@ import numpy as np
 import pytest
 
 from tooling.metrics import compare_logits
-from tooling.parity import compare_runs, load_max_model, max_greedy, ragged_prompts
+from tooling.parity import (
+    compare_runs,
+    compare_tokens,
+    load_max_model,
+    max_greedy,
+    ragged_prompts,
+)
 
 from .conftest import DEVICE_MEMORY_SHARE, gpu_encodings
 from .test_gpu_decoders import CASES, FLOOR_EPS, LISTED
@@ -28,6 +41,9 @@ from .test_gpu_decoders import CASES, FLOOR_EPS, LISTED
 NEW_TOKENS = 32
 PAGE_CROSSING_PROMPT = 110  # + 32 steps passes the 128-token page
 CAPTURE_CASES = [c for c in CASES if c.config == "defaults"]
+# (run, device graph capture, overlap scheduler): without capture; captured graphs replayed
+# one synchronous step at a time; and as served, the overlap scheduler active.
+MODES = [("eager", False, False), ("capture", True, False), ("served", True, True)]
 
 
 def test_every_decoder_has_a_capture_case():
@@ -56,7 +72,7 @@ def _replays_the_same_function(case, encoding, tmp_path, record):
     rng = np.random.default_rng(1)
     prompts = [*ragged_prompts(vocab), rng.integers(1, vocab, PAGE_CROSSING_PROMPT).tolist()]
     runs = {}
-    for capture in (False, True):
+    for mode, capture, overlap in MODES:
         model = load_max_model(
             str(path),
             custom_architectures=[case.family],
@@ -65,14 +81,19 @@ def _replays_the_same_function(case, encoding, tmp_path, record):
             max_batch_size=len(prompts),
             device_memory_utilization=DEVICE_MEMORY_SHARE,
             device_graph_capture=capture,
+            enable_overlap_scheduler=overlap,
             kv="jenga-prefix",  # as served (load_max_model's default turns prefix caching off)
         )
-        runs[capture] = max_greedy(model, prompts, NEW_TOKENS)
+        runs[mode] = max_greedy(model, prompts, NEW_TOKENS, logits=not overlap)
         del model
-    scale = max(float(np.abs(x).max()) for x in runs[False].logits)
+    scale = max(float(np.abs(x).max()) for x in runs["eager"].logits)
     floor = FLOOR_EPS[encoding] * scale
-    problems = compare_runs(runs[False], runs[True], floor)
-    pairs = list(zip(runs[False].logits, runs[True].logits, strict=True))
+    problems = compare_runs(runs["eager"], runs["capture"], floor)
+    problems += [
+        f"served (overlap): {p}"
+        for p in compare_tokens(runs["eager"], runs["served"].tokens, floor)
+    ]
+    pairs = list(zip(runs["eager"].logits, runs["capture"].logits, strict=True))
     record(
         family=case.family.split(".")[-1],
         architecture=case.architecture,
