@@ -192,7 +192,7 @@ def _gpu_name() -> str:
     out = subprocess.run(
         ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
     )
-    return out.stdout.strip()
+    return out.stdout.strip().splitlines()[0]  # the cards of one host are alike
 
 
 if __name__ == "__main__":

@@ -64,11 +64,11 @@ def main() -> None:
         ax.set_yscale("log")
         ax.set_xlabel("batch size (concurrent sequences)")
         ax.set_ylabel("decode tokens/s (log)")
-        where = report.get("gpu") or f"CPU {report.get('machine', '')}"
+        where = (report.get("gpu") or "").split("\n")[0] or f"CPU {report.get('machine', '')}"
         ax.set_title(f"GPT-2 124M, {report['encoding']}, {where}")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
+    fig.savefig(args.out, dpi=110, bbox_inches="tight")
     for report in reports:
         print(markdown_table(report))
 
@@ -76,7 +76,7 @@ def main() -> None:
 def markdown_table(report: dict) -> str:
     """Absolute figures and the ratios the targets are stated in: (a)/(c) and (a)/(b)."""
     res = report["results"]
-    where = report.get("gpu") or f"CPU {report.get('machine', '')}"
+    where = (report.get("gpu") or "").split("\n")[0] or f"CPU {report.get('machine', '')}"
     lines = [
         f"{where}, {report['encoding']}:",
         "",
