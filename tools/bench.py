@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -247,10 +248,7 @@ def time_max(
         model.generate(ids, max_new_tokens=n, ignore_eos=True, top_k=1)
         return time.perf_counter() - t0
 
-    run(2)  # warm-up
-    first = statistics.median(run(1) for _ in range(repeats))
-    full = statistics.median(run(NEW_TOKENS) for _ in range(repeats))
-    result: dict[str, Any] = summarize(batch, first, full)
+    result: dict[str, Any] = timed(run, batch, repeats)
     if host_profile:
         profiler = cProfile.Profile()
         profiler.runcall(run, NEW_TOKENS)
@@ -280,7 +278,7 @@ def top_functions(profiler: cProfile.Profile, steps: int) -> dict[str, list[dict
     return {"top": rows(stats.items(), 2), "ours": rows(ours, 3)}
 
 
-def time_hf(model, batch: int, vocab: int, device: str) -> dict[str, float]:
+def time_hf(model, batch: int, vocab: int, device: str, repeats: int = 1) -> dict[str, float]:
     import torch
 
     ids = torch.tensor(prompts(batch, vocab), device=device)
@@ -296,8 +294,16 @@ def time_hf(model, batch: int, vocab: int, device: str) -> dict[str, float]:
             torch.cuda.synchronize()
         return time.perf_counter() - t0
 
+    return timed(run, batch, repeats)
+
+
+def timed(run: Callable[[int], float], batch: int, repeats: int) -> dict[str, float]:
+    """One warm-up run, then the median of `repeats` runs of 1 new token and of NEW_TOKENS
+    (`run(n)`: seconds for a run of n new tokens), summarized."""
     run(2)
-    return summarize(batch, run(1), run(NEW_TOKENS))
+    first = statistics.median(run(1) for _ in range(repeats))
+    full = statistics.median(run(NEW_TOKENS) for _ in range(repeats))
+    return summarize(batch, first, full)
 
 
 def brief(result: dict[str, Any]) -> dict[str, Any]:
@@ -444,7 +450,7 @@ def main() -> None:
                 hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
                 hf = hf.to(torch_device).eval()
                 for b in args.batches:
-                    results[system][str(b)] = time_hf(hf, b, 50257, torch_device)
+                    results[system][str(b)] = time_hf(hf, b, 50257, torch_device, args.repeats)
                     log.info("%s batch %d: %s", system, b, results[system][str(b)])
                 del hf
                 write()

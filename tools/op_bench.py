@@ -27,6 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tools.bench import gpu_name  # noqa: E402
+
 log = logging.getLogger("op_bench")
 HIDDEN, GPT2_INNER, LLAMA_INNER = 768, 3072, 2048
 REPEAT, RUNS = 16, 20
@@ -153,7 +155,7 @@ def main() -> None:
     report: dict[str, object] = {
         "device": args.device,
         "machine": platform.processor() or platform.machine(),
-        "gpu": _gpu_name() if args.device == "gpu" else None,
+        "gpu": gpu_name() if args.device == "gpu" else None,
         "encoding": "float32",
         "repeat": args.repeat,
         "runs": RUNS,
@@ -184,15 +186,6 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2))
     log.info("wrote %s", args.out)
-
-
-def _gpu_name() -> str:
-    import subprocess
-
-    out = subprocess.run(
-        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
-    )
-    return out.stdout.strip().splitlines()[0]  # the cards of one host are alike
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ def split_mode(system: str) -> tuple[str, str]:
     return base, plus + mode
 
 
+def where_of(report: dict) -> str:
+    """The card a report ran on (the first, where the host listed several), or its CPU."""
+    return (report.get("gpu") or "").split("\n")[0] or f"CPU {report.get('machine', '')}"
+
+
 def label(system: str) -> str:
     base, mode = split_mode(system)
     return LABELS.get(base, base) + MODE_LABELS.get(mode, mode)
@@ -64,7 +69,7 @@ def main() -> None:
         ax.set_yscale("log")
         ax.set_xlabel("batch size (concurrent sequences)")
         ax.set_ylabel("decode tokens/s (log)")
-        where = (report.get("gpu") or "").split("\n")[0] or f"CPU {report.get('machine', '')}"
+        where = where_of(report)
         ax.set_title(f"GPT-2 124M, {report['encoding']}, {where}")
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
@@ -76,7 +81,7 @@ def main() -> None:
 def markdown_table(report: dict) -> str:
     """Absolute figures and the ratios the targets are stated in: (a)/(c) and (a)/(b)."""
     res = report["results"]
-    where = (report.get("gpu") or "").split("\n")[0] or f"CPU {report.get('machine', '')}"
+    where = where_of(report)
     lines = [
         f"{where}, {report['encoding']}:",
         "",
