@@ -58,24 +58,20 @@ def decoder_input_tree(
     return OrderedDict(batch=batch, kv=kv_params.get_symbolic_inputs())
 
 
-def token_positions(context_batch: Sequence[TextContext]) -> np.ndarray:
+def token_positions(context_batch: Sequence[TextContext], row_offsets: np.ndarray) -> np.ndarray:
     """Each active token's index in its own sequence, counting tokens already in the KV cache.
 
-    Positions restart per sequence in a ragged batch and continue across decode steps; a
-    prefix-cache hit advances `processed_length` past the cached tokens, so it is counted too.
+    Positions restart per sequence in a ragged batch (`row_offsets`: where each sequence's
+    tokens start, and the total last) and continue across decode steps; a prefix-cache hit
+    advances `processed_length` past the cached tokens, so it is counted too. Built whole-array
+    (token t of the batch, in sequence s, sits at cached[s] + t - row_offsets[s]), not one range
+    per sequence, whose cost grew with the batch (docs/BENCHMARKS.md).
     """
-    if not context_batch:
-        return np.zeros(0, dtype=np.int64)
-    return np.concatenate(
-        [
-            np.arange(
-                ctx.tokens.processed_length,
-                ctx.tokens.processed_length + ctx.tokens.active_length,
-                dtype=np.int64,
-            )
-            for ctx in context_batch
-        ]
-    )
+    cached = np.array([ctx.tokens.processed_length for ctx in context_batch], dtype=np.int64)
+    if row_offsets[-1] == len(context_batch):  # a decode step: one new token per sequence
+        return cached
+    starts = row_offsets.astype(np.int64)
+    return np.arange(starts[-1], dtype=np.int64) - np.repeat(starts[:-1] - cached, np.diff(starts))
 
 
 @dataclass
@@ -132,19 +128,15 @@ class DecoderBatchProcessor(SingleReplicaRaggedBatchProcessor[TextContext, Decod
         context_batch = single_replica_context_batch(
             replica_batches, processor_name=type(self).__qualname__
         )
-        total = sum(ctx.tokens.active_length for ctx in context_batch)
+        tokens_np, offsets_np = build_single_replica_ragged_token_arrays(context_batch)
+        positions_np = token_positions(context_batch, offsets_np)
         with self._stager.stage() as staging:
-            host_tokens, (tokens,) = staging.get(RAGGED_INPUT_TOKENS, (total,))
-            host_offsets, (row_offsets,) = staging.get(
-                RAGGED_INPUT_ROW_OFFSETS, (len(context_batch) + 1,)
-            )
-            host_positions, (positions,) = staging.get(TOKEN_POSITIONS, (total,))
-            host_tokens_np, host_offsets_np = build_single_replica_ragged_token_arrays(
-                context_batch
-            )
-            host_tokens.to_numpy()[:] = host_tokens_np
-            host_offsets.to_numpy()[:] = host_offsets_np
-            host_positions.to_numpy()[:] = token_positions(context_batch)
+            host_tokens, (tokens,) = staging.get(RAGGED_INPUT_TOKENS, tokens_np.shape)
+            host_offsets, (row_offsets,) = staging.get(RAGGED_INPUT_ROW_OFFSETS, offsets_np.shape)
+            host_positions, (positions,) = staging.get(TOKEN_POSITIONS, positions_np.shape)
+            host_tokens.to_numpy()[:] = tokens_np
+            host_offsets.to_numpy()[:] = offsets_np
+            host_positions.to_numpy()[:] = positions_np
         return DecoderInputs(
             tokens=tokens,
             input_row_offsets=row_offsets,

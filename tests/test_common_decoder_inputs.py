@@ -11,7 +11,7 @@ from max.driver import CPU
 from max.nn.transformer import ReturnLogits
 from max.pipelines.lib.interfaces.batch_processor import BatchProcessorRuntime
 
-from common.decoder import DecoderBatchProcessor
+from common.decoder import DecoderBatchProcessor, token_positions
 
 
 def context(cached: int, new: list[int]) -> SimpleNamespace:
@@ -42,6 +42,20 @@ def test_ragged_batch_inputs_and_positions():
     assert inputs.input_row_offsets.to_numpy().tolist() == [0, 3, 4, 6]
     assert inputs.positions.to_numpy().tolist() == [0, 1, 2, 7, 5, 6]
     assert inputs.return_n_logits.to_numpy().tolist() == [1]
+
+
+def test_positions_built_whole_array_match_one_range_per_sequence():
+    # Ragged batches as a server mixes them (prefills, decode steps, prefix-cache hits), and
+    # batches of decode steps only (one new token per sequence).
+    rng = np.random.default_rng(0)
+    for size, mixed in [(1, True), (2, True), (7, True), (128, True), (1, False), (128, False)]:
+        cached = rng.integers(0, 600, size)
+        lengths = rng.integers(1, 40, size) if mixed else np.ones(size, dtype=np.int64)
+        lengths[rng.random(size) < 0.5] = 1
+        batch = [context(int(c), [0] * int(n)) for c, n in zip(cached, lengths, strict=True)]
+        offsets = np.cumsum([0, *lengths], dtype=np.uint32)
+        expected = [list(range(c, c + n)) for c, n in zip(cached, lengths, strict=True)]
+        assert token_positions(batch, offsets).tolist() == sum(expected, [])
 
 
 def test_every_step_writes_the_same_device_buffers():

@@ -23,7 +23,8 @@
 #   explore  EXPLORE_K (a pytest -k expression) on a copy listing every float encoding
 #            (tools/explore_copy.py), with EXPLORE_ENCODINGS, EXPLORE_WORKERS (default 4), GPU 0.
 #   bench    BENCH_ARGS (tools/bench.py's arguments, --out excepted; several lists separated by
-#            ';' run one after the other, bench-gpu-K.json), alone on GPU 1 and on
+#            ';' run one after the other, bench-gpu-K.json; an entry starting with tools/ runs
+#            that script, e.g. tools/step_profile.py, with the same --out), alone on GPU 1 and on
 #            cores 0-7, with the suite on the other cores, so it times a quiet card; needs two GPUs.
 #            With CAPTURE_K (a pytest -k expression) those GPU tests run there first, one at a
 #            time (CAPTURE_LIMIT seconds, default 600), then the bench. BENCH_IN=explore runs
@@ -86,7 +87,9 @@ case "$verb" in
       # BENCH_ARGS may hold several ';'-separated argument lists, run one after the other
       # (bench-gpu-K.json, bench-K.log, K from 1).
       echo "$BENCH_ARGS" | tr ';' '\n' | grep . > "$work/out/bench/runs.txt"
-      benches="cd $bench_dir; k=0; while read -r args; do k=\$((k + 1)); python3 tools/bench.py"
+      # An entry naming a script (tools/step_profile.py ...) runs that script instead.
+      benches="cd $bench_dir; k=0; while read -r args; do k=\$((k + 1)); tool=tools/bench.py;"
+      benches+=" case \$args in tools/*) tool= ;; esac; python3 \$tool"
       benches+=" \$args --out $work/out/bench/bench-gpu-\$k.json"
       benches+=" > $work/out/bench/bench-\$k.log 2>&1; done < $work/out/bench/runs.txt"
       CUDA_VISIBLE_DEVICES=1 COMMIT=${COMMIT:-unknown} setsid nohup timeout -s INT \
