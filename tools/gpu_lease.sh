@@ -47,7 +47,7 @@ import re, sys
 ids = sys.stdin.read().split()
 first = sys.argv[1:]
 rank = lambda t: next((i for i, p in enumerate(first) if re.search(p, t)), len(first))
-print("\n".join(sorted(ids, key=rank)))' $SUITE_FIRST
+print("\n".join(sorted(ids, key=rank)))' ${SUITE_FIRST:-}
 }
 
 case "$verb" in
