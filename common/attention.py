@@ -12,6 +12,7 @@ attends to what earlier steps cached.
 
 from __future__ import annotations
 
+import numpy as np
 from max.dtype import DType
 from max.graph import DeviceRef, TensorValue, ops
 from max.nn.attention.mask_config import MHAMaskVariant
@@ -19,6 +20,7 @@ from max.nn.kernels import (
     flash_attention_ragged,
     fused_qk_ragged_rope,
     fused_qkv_ragged_matmul,
+    rope_split_store_ragged,
     store_k_cache_ragged,
     store_v_cache_ragged,
 )
@@ -86,6 +88,47 @@ def fused_qkv_attention(
     return _attend_to_cache(
         kv_params, layer_idx, q, kv_collection, input_row_offsets, scale, sliding_window, freqs_cis
     )
+
+
+def split_store_attention(
+    kv_params: KVCacheParams,
+    *,
+    layer: int,
+    qkv: TensorValue,
+    num_heads: int,
+    kv_collection: PagedCacheValues,
+    input_row_offsets: TensorValue,
+    scale: float,
+    freqs_cis: TensorValue,
+) -> TensorValue:
+    """Attends a projection already made, flat: qkv [tokens, (num_heads + 2 * kv_heads) *
+    head_dim], query heads then key heads then value heads. MAX's `rope_split_store_ragged`
+    splits it, rotates q and k by `freqs_cis` (NeoX style, whole heads) and stores k and v in
+    one kernel, as MAX 26.7's own Llama attention does after a plain matmul; a family without
+    rotary embeddings passes `identity_rotation`. Returns [tokens, heads * head_dim]."""
+    layer_idx = ops.constant(layer, DType.uint32, device=DeviceRef.CPU())
+    q = rope_split_store_ragged(
+        kv_params,
+        qkv,
+        input_row_offsets,
+        freqs_cis,
+        kv_collection,
+        layer_idx,
+        n_heads=num_heads,
+        interleaved=False,
+    )
+    q = q.reshape((-1, num_heads, kv_params.head_dim))
+    return _attend_to_cache(
+        kv_params, layer_idx, q, kv_collection, input_row_offsets, scale, None, None
+    )
+
+
+def identity_rotation(max_positions: int, head_dim: int, device: DeviceRef) -> TensorValue:
+    """A rotary table of angle zero, [max_positions, head_dim] of (cos 1, sin 0) pairs: rotating
+    by it is exactly the identity (x * 1 - y * 0 = x), so `split_store_attention` splits and
+    stores for a family whose attention does not rotate."""
+    pairs = np.tile(np.array([1.0, 0.0], dtype=np.float32), (max_positions, head_dim // 2))
+    return ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(device)
 
 
 def _attend_to_cache(

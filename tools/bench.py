@@ -7,8 +7,9 @@ parameter counts match). All run in this process on the same device and dtype.
 
 More systems (GPU speed issue): `max-neox`, `max-phi` (families.llama_style, hidden 768,
 12 layers, 12 heads, MLP 3072 as GPT-2's), and `max-gpt2x1` (GPT-2 with one layer: the
-per-step floor of the same inputs, embedding and head), `max-gpt2split` (GPT-2 with q, k, v split
-and k, v stored apart: an A/B of the fused projection), and, for where a layer's time goes,
+per-step floor of the same inputs, embedding and head), `max-gpt2fusedqkv` (GPT-2 whose c_attn
+stores k and v from MAX's fused_qkv_ragged_matmul, as shipped before: an A/B of the plain matmul
+and split-and-store kernel), and, for where a layer's time goes,
 `max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu`, `max-gpt2nobias` (GRAPH_VARIANTS: other
 functions, speed only). `--graph-capture` picks the MAX modes (MODES): without capture
 (`<system>`); captured graphs replayed one synchronous step at a time (`<system>+capture`,
@@ -115,26 +116,40 @@ def build_checkpoints(root: Path, names: set[str]) -> dict[str, Path]:
 Patch = tuple[object, str, object]  # (class or module, attribute, replacement)
 
 
-def _split_projection(gpt2) -> list[Patch]:
-    fused_init = gpt2.GPT2Attention.__init__
+def _fused_qkv_projection(gpt2) -> list[Patch]:
+    """c_attn through MAX's fused_qkv_ragged_matmul, which stores k and v from the matmul (the
+    graph before f73505e's step profile)."""
+    from max.graph import TensorValue
 
-    def split_init(self, *args, **kwargs):
-        fused_init(self, *args, **kwargs)
-        self.fused_qkv = False
+    from common.attention import fused_qkv_attention
 
-    return [(gpt2.GPT2Attention, "__init__", split_init)]
+    def attention(self, x, kv_collection, input_row_offsets, rotation):
+        attn = fused_qkv_attention(
+            self.kv_params,
+            layer=self.layer,
+            x=x,
+            wqkv=TensorValue(self.c_attn.weight),
+            bias=TensorValue(self.c_attn.bias),
+            num_heads=self.num_heads,
+            kv_collection=kv_collection,
+            input_row_offsets=input_row_offsets,
+            scale=self.scale,
+        )
+        return self.c_proj(attn)
+
+    return [(gpt2.GPT2Attention, "__call__", attention)]
 
 
 def _without_attention(gpt2) -> list[Patch]:
-    def block(self, x, kv_collection, input_row_offsets):
+    def block(self, x, kv_collection, input_row_offsets, rotation):
         return x + self.mlp(self.ln_2(x))
 
     return [(gpt2.GPT2Block, "__call__", block)]
 
 
 def _without_mlp(gpt2) -> list[Patch]:
-    def block(self, x, kv_collection, input_row_offsets):
-        return x + self.attn(self.ln_1(x), kv_collection, input_row_offsets)
+    def block(self, x, kv_collection, input_row_offsets, rotation):
+        return x + self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
 
     return [(gpt2.GPT2Block, "__call__", block)]
 
@@ -158,17 +173,16 @@ def _without_biases(gpt2) -> list[Patch]:
     def unbiased(linear, x):
         return x @ TensorValue(linear.weight).T
 
-    def attention(self, x, kv_collection, input_row_offsets):
-        attn = gpt2.fused_qkv_attention(
+    def attention(self, x, kv_collection, input_row_offsets, rotation):
+        attn = gpt2.split_store_attention(
             self.kv_params,
             layer=self.layer,
-            x=x,
-            wqkv=TensorValue(self.c_attn.weight),
-            bias=None,
+            qkv=unbiased(self.c_attn, x),
             num_heads=self.num_heads,
             kv_collection=kv_collection,
             input_row_offsets=input_row_offsets,
             scale=self.scale,
+            freqs_cis=rotation,
         )
         return unbiased(self.c_proj, attn)
 
@@ -178,14 +192,14 @@ def _without_biases(gpt2) -> list[Patch]:
     return [(gpt2.GPT2Attention, "__call__", attention), (gpt2.GPT2MLP, "__call__", mlp)]
 
 
-# Timing variants of the GPT-2 graph (where a step's time goes, in one process): `gpt2split`
-# projects with c_attn and stores k and v apart (the path GGUF files with a quantized c_attn
-# take, and every file's before the fused projection), an A/B of MAX's fused_qkv_ragged_matmul;
+# Timing variants of the GPT-2 graph (where a step's time goes, in one process):
+# `gpt2fusedqkv` projects and stores k and v with MAX's fused_qkv_ragged_matmul (shipped
+# until the f73505e step profile), an A/B of the split-and-store kernel after a plain matmul;
 # `gpt2noattn` and `gpt2nomlp` drop a block's attention or MLP, `gpt2relu` replaces the
 # checkpoint's GELU by one relu, `gpt2nobias` drops the projections' biases. All but
-# `gpt2split` compute another function: speed only.
+# `gpt2fusedqkv` compute another function: speed only.
 GRAPH_VARIANTS = {
-    "gpt2split": _split_projection,
+    "gpt2fusedqkv": _fused_qkv_projection,
     "gpt2noattn": _without_attention,
     "gpt2nomlp": _without_mlp,
     "gpt2relu": _relu_activation,

@@ -23,6 +23,7 @@ LABELS = {
     "max-phi": "families.llama_style Phi, same size",
     "max-gpt2x1": "families.gpt2, one layer (per-step floor)",
     "max-gpt2split": "families.gpt2, q/k/v split (no fused projection)",
+    "max-gpt2fusedqkv": "families.gpt2, c_attn by fused_qkv_ragged_matmul (before f73505e)",
     "max-gpt2noattn": "families.gpt2 without attention (timing only)",
     "max-gpt2nomlp": "families.gpt2 without MLP (timing only)",
     "max-gpt2relu": "families.gpt2 with relu for GELU (timing only)",

@@ -1,5 +1,6 @@
-"""GPT-2 as a MAX graph: learned positions, fused-QKV attention over the paged KV cache,
-pre-LayerNorm blocks with a two-layer MLP. Weight names follow the checkpoint's (`h.0.attn...`).
+"""GPT-2 as a MAX graph: learned positions, attention over the paged KV cache from one q/k/v
+projection (split, and k and v stored, by one MAX kernel), pre-LayerNorm blocks with a
+two-layer MLP. Weight names follow the checkpoint's (`h.0.attn...`).
 
 A matrix the weight file stores in a GGUF block format (`config.quantized`) is kept so and
 multiplied by MAX's quantized matmul; everything else is float.
@@ -7,14 +8,14 @@ multiplied by MAX's quantized matmul; everything else is float.
 
 from __future__ import annotations
 
-from max.graph import TensorValue, ops
+from max.graph import TensorValue
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
 from max.nn.layer import LayerList, Module
 from max.nn.linear import Linear
 from max.nn.norm import LayerNorm
 
-from common.attention import fused_qkv_attention, paged_causal_attention
+from common.attention import identity_rotation, split_store_attention
 from common.decoder_graph import PositionedDecoder
 from common.gguf import stored_as
 
@@ -22,7 +23,7 @@ from .model_config import ACTIVATIONS, GPT2Config
 
 
 class GPT2Attention(Module):
-    """Causal self-attention with one fused `c_attn` projection (bias included)."""
+    """Causal self-attention with one `c_attn` projection of q, k and v (bias included)."""
 
     def __init__(self, config: GPT2Config, layer: int) -> None:
         super().__init__()
@@ -43,37 +44,28 @@ class GPT2Attention(Module):
             q.get(f"h.{layer}.attn.c_proj.weight"),
         )
 
-        # c_attn's rows are [q; k; v] (Conv1D transposed at load): MAX's fused projection
-        # can store k and v itself, unless the file keeps c_attn in a GGUF block format.
-        self.fused_qkv = q.get(f"h.{layer}.attn.c_attn.weight") is None
-
     def __call__(
-        self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
+        self,
+        x: TensorValue,
+        kv_collection: PagedCacheValues,
+        input_row_offsets: TensorValue,
+        rotation: TensorValue,
     ) -> TensorValue:
-        if self.fused_qkv:
-            attn = fused_qkv_attention(
-                self.kv_params,
-                layer=self.layer,
-                x=x,
-                wqkv=TensorValue(self.c_attn.weight),
-                bias=TensorValue(self.c_attn.bias),
-                num_heads=self.num_heads,
-                kv_collection=kv_collection,
-                input_row_offsets=input_row_offsets,
-                scale=self.scale,
-            )
-            return self.c_proj(attn)
-        q, k, v = ops.split(self.c_attn(x), [x.shape[-1]] * 3, axis=-1)
-        heads = (-1, self.num_heads, self.head_dim)
-        attn = paged_causal_attention(
+        """`rotation`: the identity rotary table the split-and-store kernel takes
+        (`common.attention.identity_rotation`)."""
+        # c_attn's rows are [q; k; v] (Conv1D transposed at load), float or in a GGUF block
+        # format: one matmul, then MAX's kernel that splits q, k, v and stores k and v. (MAX's
+        # fused_qkv_ragged_matmul, which stores from the matmul itself, took 3x a plain matmul's
+        # time at 128 tokens on an H200: docs/BENCHMARKS.md.)
+        attn = split_store_attention(
             self.kv_params,
             layer=self.layer,
-            q=q.reshape(heads),
-            k=k.reshape(heads),
-            v=v.reshape(heads),
+            qkv=self.c_attn(x),
+            num_heads=self.num_heads,
             kv_collection=kv_collection,
             input_row_offsets=input_row_offsets,
             scale=self.scale,
+            freqs_cis=rotation,
         )
         return self.c_proj(attn)
 
@@ -112,9 +104,13 @@ class GPT2Block(Module):
         self.mlp = GPT2MLP(config, layer)
 
     def __call__(
-        self, x: TensorValue, kv_collection: PagedCacheValues, input_row_offsets: TensorValue
+        self,
+        x: TensorValue,
+        kv_collection: PagedCacheValues,
+        input_row_offsets: TensorValue,
+        rotation: TensorValue,
     ) -> TensorValue:
-        h = x + self.attn(self.ln_1(x), kv_collection, input_row_offsets)
+        h = x + self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
         return h + self.mlp(self.ln_2(h))
 
 
@@ -154,6 +150,8 @@ class GPT2(PositionedDecoder):
         input_row_offsets: TensorValue,
     ) -> TensorValue:
         h = self.wte(tokens) + self.wpe(positions)
+        config = self.config
+        rotation = identity_rotation(config.max_positions, config.head_dim, h.device)
         for block in self.h:
-            h = block(h, kv_collection, input_row_offsets)
+            h = block(h, kv_collection, input_row_offsets, rotation)
         return h
