@@ -126,7 +126,9 @@ def split_store_attention(
 def identity_rotation(max_positions: int, head_dim: int, device: DeviceRef) -> TensorValue:
     """A rotary table of angle zero, [max_positions, head_dim] of (cos 1, sin 0) pairs: rotating
     by it is exactly the identity (x * 1 - y * 0 = x), so `split_store_attention` splits and
-    stores for a family whose attention does not rotate."""
+    stores for a family whose attention does not rotate. (Any table the same at every position
+    would leave q.k unchanged; this one also leaves q and k bit for bit. A table that varies
+    with position, as a rotary one, fails tests/gpt2/test_parity.py.)"""
     pairs = np.tile(np.array([1.0, 0.0], dtype=np.float32), (max_positions, head_dim // 2))
     return ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(device)
 
