@@ -1,13 +1,16 @@
 """Causal attention over MAX's paged KV cache.
 
-Two entries. `paged_causal_attention` takes projections a family has already made (any layout,
+Three entries. `paged_causal_attention` takes projections a family has already made (any layout,
 quantized or not) and stores k and v in the cache for `layer`. `fused_qkv_attention` takes the
 hidden states and one [q; k; v] float weight (rows: query heads, then key heads, then value
 heads, each head's channels together; bias likewise) and lets MAX's `fused_qkv_ragged_matmul`
-project and store k and v in one kernel, as MAX's own Llama-family attention does. Both then
-rotate q and the stored k when given a rotary table (MAX's `fused_qk_ragged_rope`) and run
-MAX's ragged flash-attention kernel, which masks causally within each sequence of the batch and
-attends to what earlier steps cached.
+project and store k and v in one kernel. Both then rotate q and the stored k when given a
+rotary table (MAX's `fused_qk_ragged_rope`). `split_store_attention` takes one flat [q; k; v]
+projection already made and lets MAX's `rope_split_store_ragged` split it, rotate q and k and
+store k and v in one kernel, as MAX 26.7's own Llama does (on an H200 a plain matmul and this
+kernel took less than half of `fused_qkv_ragged_matmul`'s time at 128 tokens: docs/BENCHMARKS.md).
+All run MAX's ragged flash-attention kernel, which masks causally within each sequence of the
+batch and attends to what earlier steps cached.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ class GPT2Attention(Module):
         super().__init__()
         self.kv_params = config.kv_params
         self.num_heads = config.num_heads
-        self.head_dim = config.head_dim
         self.layer = layer
         self.scale = config.attention_scale(layer)
         device = config.devices[0]
