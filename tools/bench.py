@@ -358,6 +358,19 @@ def measure_bandwidth(device: str) -> float:
     return 2 * x.numel() * 4 * reps / (time.perf_counter() - t0)
 
 
+def seconds_per_run(run: Callable[[], object], device: Any, runs: int, warmups: int) -> float:
+    """Seconds per `run()` over `runs` back-to-back calls after `warmups` more, the device
+    synchronized before and after the timed ones (so the device's time, not only the launches)."""
+    for _ in range(warmups):
+        run()
+    device.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        run()
+    device.synchronize()
+    return (time.perf_counter() - t0) / runs
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(

@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools.bench import gpu_name  # noqa: E402
+from tools.bench import gpu_name, seconds_per_run  # noqa: E402
 
 log = logging.getLogger("op_bench")
 HIDDEN, GPT2_INNER, LLAMA_INNER = 768, 3072, 2048
@@ -123,14 +123,7 @@ def compile_piece(session, device_ref, piece: Piece | None, repeat: int):
 
 def time_runs(model, device, inputs) -> float:
     """Seconds per run of RUNS back-to-back runs (after three warm-up runs)."""
-    for _ in range(3):
-        model.execute(*inputs)
-    device.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(RUNS):
-        model.execute(*inputs)
-    device.synchronize()
-    return (time.perf_counter() - t0) / RUNS
+    return seconds_per_run(lambda: model.execute(*inputs), device, RUNS, warmups=3)
 
 
 def main() -> None:

@@ -29,7 +29,6 @@ import logging
 import platform
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from tools.bench import (  # noqa: E402
     gpu_name,
     graph_variant,
     prompts,
+    seconds_per_run,
     time_max,
 )
 
@@ -78,15 +78,8 @@ class LastCall:
 
 
 def per_run_us(run: Any, device: Any, runs: int) -> float:
-    """Microseconds per `run()` over `runs` back-to-back calls, the device synchronized once
-    before and once after."""
-    run()
-    device.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(runs):
-        run()
-    device.synchronize()
-    return 1e6 * (time.perf_counter() - t0) / runs
+    """Microseconds per `run()` over `runs` back-to-back calls, after one warm-up call."""
+    return 1e6 * seconds_per_run(run, device, runs, warmups=1)
 
 
 def kernel_table(run: Any, device: Any, runs: int) -> dict[str, Any]:
