@@ -192,18 +192,78 @@ def _without_biases(gpt2) -> list[Patch]:
     return [(gpt2.GPT2Attention, "__call__", attention), (gpt2.GPT2MLP, "__call__", mlp)]
 
 
+def _late_residual(gpt2) -> list[Patch]:
+    """The attention's residual added where it is read (LayerNorm 2's input, the MLP's output)
+    instead of into c_proj's matmul: x + (a + mlp(ln_2(x + a))), the same sum reassociated."""
+
+    def block(self, x, kv_collection, input_row_offsets, rotation):
+        a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        return x + (a + self.mlp(self.ln_2(x + a)))
+
+    return [(gpt2.GPT2Block, "__call__", block)]
+
+
+def _late_projection_bias(gpt2) -> list[Patch]:
+    """As `_late_residual`, and c_proj's bias too is added where the sum is read, so c_proj's
+    matmul has no epilogue: (x + b) + a into LayerNorm 2, x + (a + (m + b)) out."""
+    from max.graph import TensorValue
+
+    def attention(self, x, kv_collection, input_row_offsets, rotation):
+        attn = gpt2.split_store_attention(
+            self.kv_params,
+            layer=self.layer,
+            qkv=self.c_attn(x),
+            num_heads=self.num_heads,
+            kv_collection=kv_collection,
+            input_row_offsets=input_row_offsets,
+            scale=self.scale,
+            freqs_cis=rotation,
+        )
+        return attn @ TensorValue(self.c_proj.weight).T
+
+    def block(self, x, kv_collection, input_row_offsets, rotation):
+        a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        b = TensorValue(self.attn.c_proj.bias)
+        return x + (a + (self.mlp(self.ln_2((x + b) + a)) + b))
+
+    return [(gpt2.GPT2Attention, "__call__", attention), (gpt2.GPT2Block, "__call__", block)]
+
+
+def _sigmoid_gelu(gpt2) -> list[Patch]:
+    """gelu_new as x * sigmoid(2u) (= 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3))."""
+    from max.graph import ops
+
+    mlp_init = gpt2.GPT2MLP.__init__
+
+    def act(x):
+        c = 1.5957691216057308  # 2 sqrt(2 / pi)
+        return x * ops.sigmoid(x * (c + (c * 0.044715) * x * x))
+
+    def init(self, *args, **kwargs):
+        mlp_init(self, *args, **kwargs)
+        self.act = act
+
+    return [(gpt2.GPT2MLP, "__init__", init)]
+
+
 # Timing variants of the GPT-2 graph (where a step's time goes, in one process):
 # `gpt2fusedqkv` projects and stores k and v with MAX's fused_qkv_ragged_matmul (shipped
 # until the f73505e step profile), an A/B of the split-and-store kernel after a plain matmul;
 # `gpt2noattn` and `gpt2nomlp` drop a block's attention or MLP, `gpt2relu` replaces the
-# checkpoint's GELU by one relu, `gpt2nobias` drops the projections' biases. All but
-# `gpt2fusedqkv` compute another function: speed only.
+# checkpoint's GELU by one relu, `gpt2nobias` drops the projections' biases: these compute
+# another function, speed only. `gpt2lateres` and `gpt2latebias` add the attention's residual
+# (and c_proj's bias) where the sum is read rather than in c_proj's matmul, `gpt2sigmoid` writes
+# gelu_new with a sigmoid, `gpt2latesig` both: the same function reassociated.
 GRAPH_VARIANTS = {
     "gpt2fusedqkv": _fused_qkv_projection,
     "gpt2noattn": _without_attention,
     "gpt2nomlp": _without_mlp,
     "gpt2relu": _relu_activation,
     "gpt2nobias": _without_biases,
+    "gpt2lateres": _late_residual,
+    "gpt2latebias": _late_projection_bias,
+    "gpt2sigmoid": _sigmoid_gelu,
+    "gpt2latesig": lambda gpt2: _late_projection_bias(gpt2) + _sigmoid_gelu(gpt2),
 }
 
 
