@@ -135,7 +135,7 @@ def _fused_qkv_projection(gpt2) -> list[Patch]:
             input_row_offsets=input_row_offsets,
             scale=self.scale,
         )
-        return self.c_proj(attn)
+        return gpt2.unbiased(self.c_proj, attn)
 
     return [(gpt2.GPT2Attention, "__call__", attention)]
 
@@ -168,10 +168,7 @@ def _relu_activation(gpt2) -> list[Patch]:
 
 def _without_biases(gpt2) -> list[Patch]:
     """Every projection of a block without its bias (MAX's Llama has none)."""
-    from max.graph import TensorValue
-
-    def unbiased(linear, x):
-        return x @ TensorValue(linear.weight).T
+    unbiased = gpt2.unbiased
 
     def attention(self, x, kv_collection, input_row_offsets, rotation):
         attn = gpt2.split_store_attention(
@@ -189,44 +186,58 @@ def _without_biases(gpt2) -> list[Patch]:
     def mlp(self, x):
         return unbiased(self.c_proj, self.act(unbiased(self.c_fc, x)))
 
-    return [(gpt2.GPT2Attention, "__call__", attention), (gpt2.GPT2MLP, "__call__", mlp)]
+    def block(self, x, kv_collection, input_row_offsets, rotation):
+        a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        return x + (a + self.mlp(self.ln_2(x + a)))
+
+    return [
+        (gpt2.GPT2Attention, "__call__", attention),
+        (gpt2.GPT2MLP, "__call__", mlp),
+        (gpt2.GPT2Block, "__call__", block),
+    ]
 
 
-def _late_residual(gpt2) -> list[Patch]:
-    """The attention's residual added where it is read (LayerNorm 2's input, the MLP's output)
-    instead of into c_proj's matmul: x + (a + mlp(ln_2(x + a))), the same sum reassociated."""
+def _projection_epilogue(gpt2) -> list[Patch]:
+    """c_proj with its bias, then the residual added to it and the sum materialized: MAX folds
+    both adds into c_proj's matmul (the graph before the aee1ca1 step profile)."""
+    from max.graph import TensorValue
 
     def block(self, x, kv_collection, input_row_offsets, rotation):
         a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        h = x + (a + TensorValue(self.attn.c_proj.bias))
+        return h + self.mlp(self.ln_2(h))
+
+    return [(gpt2.GPT2Block, "__call__", block)]
+
+
+def _late_residual(gpt2) -> list[Patch]:
+    """c_proj's bias in its matmul's epilogue, the residual added where it is read:
+    x + (a + mlp(ln_2(x + a))) with a = attention + bias."""
+    from max.graph import TensorValue
+
+    def block(self, x, kv_collection, input_row_offsets, rotation):
+        a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        a = a + TensorValue(self.attn.c_proj.bias)
         return x + (a + self.mlp(self.ln_2(x + a)))
 
     return [(gpt2.GPT2Block, "__call__", block)]
 
 
-def _late_projection_bias(gpt2) -> list[Patch]:
-    """As `_late_residual`, and c_proj's bias too is added where the sum is read, so c_proj's
-    matmul has no epilogue: (x + b) + a into LayerNorm 2, x + (a + (m + b)) out."""
-    from max.graph import TensorValue
+def _gelu_after_gather(gpt2) -> list[Patch]:
+    """c_fc's matmul alone; its bias and GELU read its output through a gather of every column
+    in order, which MAX cannot fold into the matmul's epilogue (a separate elementwise kernel)."""
+    import numpy as np
+    from max.dtype import DType
+    from max.graph import TensorValue, ops
 
-    def attention(self, x, kv_collection, input_row_offsets, rotation):
-        attn = gpt2.split_store_attention(
-            self.kv_params,
-            layer=self.layer,
-            qkv=self.c_attn(x),
-            num_heads=self.num_heads,
-            kv_collection=kv_collection,
-            input_row_offsets=input_row_offsets,
-            scale=self.scale,
-            freqs_cis=rotation,
-        )
-        return attn @ TensorValue(self.c_proj.weight).T
+    def mlp(self, x):
+        h = gpt2.unbiased(self.c_fc, x)
+        inner = int(h.shape[-1])
+        columns = ops.constant(np.arange(inner), DType.int64, device=h.device)
+        h = ops.gather(h, columns, axis=1) + TensorValue(self.c_fc.bias)
+        return self.c_proj(self.act(h))
 
-    def block(self, x, kv_collection, input_row_offsets, rotation):
-        a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
-        b = TensorValue(self.attn.c_proj.bias)
-        return x + (a + (self.mlp(self.ln_2((x + b) + a)) + b))
-
-    return [(gpt2.GPT2Attention, "__call__", attention), (gpt2.GPT2Block, "__call__", block)]
+    return [(gpt2.GPT2MLP, "__call__", mlp)]
 
 
 def _sigmoid_gelu(gpt2) -> list[Patch]:
@@ -251,19 +262,20 @@ def _sigmoid_gelu(gpt2) -> list[Patch]:
 # until the f73505e step profile), an A/B of the split-and-store kernel after a plain matmul;
 # `gpt2noattn` and `gpt2nomlp` drop a block's attention or MLP, `gpt2relu` replaces the
 # checkpoint's GELU by one relu, `gpt2nobias` drops the projections' biases: these compute
-# another function, speed only. `gpt2lateres` and `gpt2latebias` add the attention's residual
-# (and c_proj's bias) where the sum is read rather than in c_proj's matmul, `gpt2sigmoid` writes
-# gelu_new with a sigmoid, `gpt2latesig` both: the same function reassociated.
+# another function, speed only. The same function written otherwise: `gpt2projepilogue` adds
+# c_proj's bias and the residual in c_proj's matmul's epilogue (shipped until the aee1ca1 step
+# profile), `gpt2lateres` only its bias there, `gpt2sigmoid` writes gelu_new with a sigmoid,
+# `gpt2gelugather` keeps c_fc's bias and GELU out of its matmul's epilogue.
 GRAPH_VARIANTS = {
     "gpt2fusedqkv": _fused_qkv_projection,
     "gpt2noattn": _without_attention,
     "gpt2nomlp": _without_mlp,
     "gpt2relu": _relu_activation,
     "gpt2nobias": _without_biases,
+    "gpt2projepilogue": _projection_epilogue,
     "gpt2lateres": _late_residual,
-    "gpt2latebias": _late_projection_bias,
     "gpt2sigmoid": _sigmoid_gelu,
-    "gpt2latesig": lambda gpt2: _late_projection_bias(gpt2) + _sigmoid_gelu(gpt2),
+    "gpt2gelugather": _gelu_after_gather,
 }
 
 

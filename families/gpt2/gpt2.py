@@ -12,7 +12,7 @@ from max.graph import TensorValue
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
 from max.nn.layer import LayerList, Module
-from max.nn.linear import Linear
+from max.nn.linear import Linear, linear
 from max.nn.norm import LayerNorm
 
 from common.attention import identity_rotation, split_store_attention
@@ -50,7 +50,8 @@ class GPT2Attention(Module):
         input_row_offsets: TensorValue,
         rotation: TensorValue,
     ) -> TensorValue:
-        """`rotation`: the identity rotary table the split-and-store kernel takes
+        """The attention's output through c_proj's matrix, without c_proj's bias (`GPT2Block`
+        adds it). `rotation`: the identity rotary table the split-and-store kernel takes
         (`common.attention.identity_rotation`)."""
         # c_attn's rows are [q; k; v] (Conv1D transposed at load), float or in a GGUF block
         # format: one matmul, then MAX's kernel that splits q, k, v and stores k and v. (MAX's
@@ -66,7 +67,12 @@ class GPT2Attention(Module):
             scale=self.scale,
             freqs_cis=rotation,
         )
-        return self.c_proj(attn)
+        return unbiased(self.c_proj, attn)
+
+
+def unbiased(layer: Linear, x: TensorValue) -> TensorValue:
+    """x through `layer`'s matrix (float or GGUF blocks) without its bias."""
+    return linear(x, layer.weight.to(x.device), layer.weight.quantization_encoding)
 
 
 class GPT2MLP(Module):
@@ -109,8 +115,13 @@ class GPT2Block(Module):
         input_row_offsets: TensorValue,
         rotation: TensorValue,
     ) -> TensorValue:
-        h = x + self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
-        return h + self.mlp(self.ln_2(h))
+        # h = x + attention + c_proj's bias, added where it is read (LayerNorm 2's input and
+        # the block's output) rather than materialized: MAX folds an add that follows a matmul
+        # into the matmul's epilogue, and c_proj's with the residual took twice a plain
+        # matmul's time on an H200 (docs/BENCHMARKS.md). Same sum, reassociated.
+        a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        bias = TensorValue(self.attn.c_proj.bias)
+        return x + (a + (self.mlp(self.ln_2((x + bias) + a)) + bias))
 
 
 class GPT2(PositionedDecoder):
