@@ -11,11 +11,13 @@ per-step floor of the same inputs, embedding and head), `max-gpt2fusedqkv` (GPT-
 stores k and v from MAX's fused_qkv_ragged_matmul, as shipped before: an A/B of the plain matmul
 and split-and-store kernel), and, for where a layer's time goes,
 `max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu`, `max-gpt2nobias` (GRAPH_VARIANTS: other
-functions, speed only). `--graph-capture` picks the MAX modes (MODES): without capture
-(`<system>`); captured graphs replayed one synchronous step at a time (`<system>+capture`,
-AutoModel's default with capture); and as `max serve` and `max generate` run a GPU by default
-(`<system>+served`: capture with the overlap scheduler active, so the host prepares step n+1
-while the GPU runs step n). `both` is the first two, `all` the three. E.g.
+functions, speed only), and the same function written otherwise: `max-gpt2projepilogue` (the
+block before 3077174), `max-gpt2lateres`, `max-gpt2sigmoid`, `max-gpt2gelugather`.
+`--graph-capture` picks the MAX modes (MODES): without capture (`<system>`); captured graphs
+replayed one synchronous step at a time (`<system>+capture`, AutoModel's default with
+capture); and as `max serve` and `max generate` run a GPU by default (`<system>+served`:
+capture with the overlap scheduler active, so the host prepares step n+1 while the GPU runs
+step n). `both` is the first two, `all` the three. E.g.
 
     python tools/bench.py --device gpu --batches 1 8 32 128 \
         --systems max-gpt2 max-llama max-gpt2x1 --graph-capture all --host-profile \
