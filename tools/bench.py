@@ -156,16 +156,21 @@ def _without_mlp(gpt2) -> list[Patch]:
     return [(gpt2.GPT2Block, "__call__", block)]
 
 
+def _activation(gpt2, act) -> list[Patch]:
+    """GPT-2's MLP with `act` in place of the checkpoint's activation."""
+    mlp_init = gpt2.GPT2MLP.__init__
+
+    def init(self, *args, **kwargs):
+        mlp_init(self, *args, **kwargs)
+        self.act = act
+
+    return [(gpt2.GPT2MLP, "__init__", init)]
+
+
 def _relu_activation(gpt2) -> list[Patch]:
     from max.graph import ops
 
-    mlp_init = gpt2.GPT2MLP.__init__
-
-    def relu_init(self, *args, **kwargs):
-        mlp_init(self, *args, **kwargs)
-        self.act = ops.relu
-
-    return [(gpt2.GPT2MLP, "__init__", relu_init)]
+    return _activation(gpt2, ops.relu)
 
 
 def _without_biases(gpt2) -> list[Patch]:
@@ -246,17 +251,11 @@ def _sigmoid_gelu(gpt2) -> list[Patch]:
     """gelu_new as x * sigmoid(2u) (= 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3))."""
     from max.graph import ops
 
-    mlp_init = gpt2.GPT2MLP.__init__
-
     def act(x):
         c = 1.5957691216057308  # 2 sqrt(2 / pi)
         return x * ops.sigmoid(x * (c + (c * 0.044715) * x * x))
 
-    def init(self, *args, **kwargs):
-        mlp_init(self, *args, **kwargs)
-        self.act = act
-
-    return [(gpt2.GPT2MLP, "__init__", init)]
+    return _activation(gpt2, act)
 
 
 # Timing variants of the GPT-2 graph (where a step's time goes, in one process):
