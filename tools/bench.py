@@ -12,7 +12,8 @@ stores k and v from MAX's fused_qkv_ragged_matmul, as shipped before: an A/B of 
 and split-and-store kernel), and, for where a layer's time goes,
 `max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu`, `max-gpt2nobias` (GRAPH_VARIANTS: other
 functions, speed only), and the same function written otherwise: `max-gpt2projepilogue` (the
-block before 3077174), `max-gpt2lateres`, `max-gpt2sigmoid`, `max-gpt2gelugather`.
+block before 3077174), `max-gpt2lateres`, `max-gpt2sigmoid`, `max-gpt2fcepilogue`,
+`max-gpt2qkvepilogue`, `max-gpt2epilogues`.
 `--graph-capture` picks the MAX modes (MODES): without capture (`<system>`); captured graphs
 replayed one synchronous step at a time (`<system>+capture`, AutoModel's default with
 capture); and as `max serve` and `max generate` run a GPU by default (`<system>+served`:
@@ -137,7 +138,7 @@ def _fused_qkv_projection(gpt2) -> list[Patch]:
             input_row_offsets=input_row_offsets,
             scale=self.scale,
         )
-        return gpt2.unbiased(self.c_proj, attn)
+        return gpt2.product(self.c_proj, attn)
 
     return [(gpt2.GPT2Attention, "__call__", attention)]
 
@@ -175,7 +176,7 @@ def _relu_activation(gpt2) -> list[Patch]:
 
 def _without_biases(gpt2) -> list[Patch]:
     """Every projection of a block without its bias (MAX's Llama has none)."""
-    unbiased = gpt2.unbiased
+    unbiased = gpt2.product
 
     def attention(self, x, kv_collection, input_row_offsets, rotation):
         attn = gpt2.split_store_attention(
@@ -230,21 +231,33 @@ def _late_residual(gpt2) -> list[Patch]:
     return [(gpt2.GPT2Block, "__call__", block)]
 
 
-def _gelu_after_gather(gpt2) -> list[Patch]:
-    """c_fc's matmul alone; its bias and GELU read its output through a gather of every column
-    in order, which MAX cannot fold into the matmul's epilogue (a separate elementwise kernel)."""
-    import numpy as np
-    from max.dtype import DType
-    from max.graph import TensorValue, ops
+def _fc_epilogue(gpt2) -> list[Patch]:
+    """c_fc's bias and activation in its matmul's epilogue (shipped until this variant's
+    step profile)."""
 
     def mlp(self, x):
-        h = gpt2.unbiased(self.c_fc, x)
-        inner = int(h.shape[-1])
-        columns = ops.constant(np.arange(inner), DType.int64, device=h.device)
-        h = ops.gather(h, columns, axis=1) + TensorValue(self.c_fc.bias)
-        return self.c_proj(self.act(h))
+        return self.c_proj(self.act(self.c_fc(x)))
 
     return [(gpt2.GPT2MLP, "__call__", mlp)]
+
+
+def _qkv_epilogue(gpt2) -> list[Patch]:
+    """c_attn's bias in its matmul's epilogue (shipped until this variant's step profile)."""
+
+    def attention(self, x, kv_collection, input_row_offsets, rotation):
+        attn = gpt2.split_store_attention(
+            self.kv_params,
+            layer=self.layer,
+            qkv=self.c_attn(x),
+            num_heads=self.num_heads,
+            kv_collection=kv_collection,
+            input_row_offsets=input_row_offsets,
+            scale=self.scale,
+            freqs_cis=rotation,
+        )
+        return gpt2.product(self.c_proj, attn)
+
+    return [(gpt2.GPT2Attention, "__call__", attention)]
 
 
 def _sigmoid_gelu(gpt2) -> list[Patch]:
@@ -266,7 +279,8 @@ def _sigmoid_gelu(gpt2) -> list[Patch]:
 # another function, speed only. The same function written otherwise: `gpt2projepilogue` adds
 # c_proj's bias and the residual in c_proj's matmul's epilogue (shipped until the aee1ca1 step
 # profile), `gpt2lateres` only its bias there, `gpt2sigmoid` writes gelu_new with a sigmoid,
-# `gpt2gelugather` keeps c_fc's bias and GELU out of its matmul's epilogue.
+# `gpt2fcepilogue` and `gpt2qkvepilogue` put c_fc's bias and GELU, or c_attn's bias, back in
+# its matmul's epilogue, `gpt2epilogues` both (the graph shipped at 3077174).
 GRAPH_VARIANTS = {
     "gpt2fusedqkv": _fused_qkv_projection,
     "gpt2noattn": _without_attention,
@@ -276,7 +290,9 @@ GRAPH_VARIANTS = {
     "gpt2projepilogue": _projection_epilogue,
     "gpt2lateres": _late_residual,
     "gpt2sigmoid": _sigmoid_gelu,
-    "gpt2gelugather": _gelu_after_gather,
+    "gpt2fcepilogue": _fc_epilogue,
+    "gpt2qkvepilogue": _qkv_epilogue,
+    "gpt2epilogues": lambda gpt2: _fc_epilogue(gpt2) + _qkv_epilogue(gpt2),
 }
 
 

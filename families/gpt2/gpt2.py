@@ -12,12 +12,13 @@ from max.graph import TensorValue
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
 from max.nn.layer import LayerList, Module
-from max.nn.linear import Linear, linear
+from max.nn.linear import Linear
 from max.nn.norm import LayerNorm
 
 from common.attention import identity_rotation, split_store_attention
 from common.decoder_graph import PositionedDecoder
 from common.gguf import stored_as
+from common.matmul import product, product_alone
 
 from .model_config import ACTIVATIONS, GPT2Config
 
@@ -54,25 +55,21 @@ class GPT2Attention(Module):
         adds it). `rotation`: the identity rotary table the split-and-store kernel takes
         (`common.attention.identity_rotation`)."""
         # c_attn's rows are [q; k; v] (Conv1D transposed at load), float or in a GGUF block
-        # format: one matmul, then MAX's kernel that splits q, k, v and stores k and v. (MAX's
-        # fused_qkv_ragged_matmul, which stores from the matmul itself, took 3x a plain matmul's
-        # time at 128 tokens on an H200: docs/BENCHMARKS.md.)
+        # format: one plain matmul, its bias added after (`common.matmul`), then MAX's kernel
+        # that splits q, k, v and stores k and v. (MAX's fused_qkv_ragged_matmul, which stores
+        # from the matmul itself, took 3x a plain matmul's time at 128 tokens on an H200:
+        # docs/BENCHMARKS.md.)
         attn = split_store_attention(
             self.kv_params,
             layer=self.layer,
-            qkv=self.c_attn(x),
+            qkv=product_alone(self.c_attn, x) + TensorValue(self.c_attn.bias),
             num_heads=self.num_heads,
             kv_collection=kv_collection,
             input_row_offsets=input_row_offsets,
             scale=self.scale,
             freqs_cis=rotation,
         )
-        return unbiased(self.c_proj, attn)
-
-
-def unbiased(layer: Linear, x: TensorValue) -> TensorValue:
-    """x through `layer`'s matrix (float or GGUF blocks) without its bias."""
-    return linear(x, layer.weight.to(x.device), layer.weight.quantization_encoding)
+        return product(self.c_proj, attn)
 
 
 class GPT2MLP(Module):
@@ -93,7 +90,10 @@ class GPT2MLP(Module):
         self.act = ACTIVATIONS[config.activation]
 
     def __call__(self, x: TensorValue) -> TensorValue:
-        return self.c_proj(self.act(self.c_fc(x)))
+        # c_fc's bias and activation after its plain matmul, not in its epilogue
+        # (`common.matmul`).
+        h = product_alone(self.c_fc, x) + TensorValue(self.c_fc.bias)
+        return self.c_proj(self.act(h))
 
 
 def layer_norm(config: GPT2Config) -> LayerNorm:
