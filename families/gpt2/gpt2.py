@@ -55,14 +55,13 @@ class GPT2Attention(Module):
         adds it). `rotation`: the identity rotary table the split-and-store kernel takes
         (`common.attention.identity_rotation`)."""
         # c_attn's rows are [q; k; v] (Conv1D transposed at load), float or in a GGUF block
-        # format: one plain matmul, its bias added after (`common.matmul`), then MAX's kernel
-        # that splits q, k, v and stores k and v. (MAX's fused_qkv_ragged_matmul, which stores
-        # from the matmul itself, took 3x a plain matmul's time at 128 tokens on an H200:
-        # docs/BENCHMARKS.md.)
+        # format: one matmul, then MAX's kernel that splits q, k, v and stores k and v. (MAX's
+        # fused_qkv_ragged_matmul, which stores from the matmul itself, took 3x a plain matmul's
+        # time at 128 tokens on an H200: docs/BENCHMARKS.md.)
         attn = split_store_attention(
             self.kv_params,
             layer=self.layer,
-            qkv=product_alone(self.c_attn, x) + TensorValue(self.c_attn.bias),
+            qkv=self.c_attn(x),
             num_heads=self.num_heads,
             kv_collection=kv_collection,
             input_row_offsets=input_row_offsets,
