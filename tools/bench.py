@@ -13,7 +13,7 @@ and split-and-store kernel), and, for where a layer's time goes,
 `max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu`, `max-gpt2nobias` (GRAPH_VARIANTS: other
 functions, speed only), and the same function written otherwise: `max-gpt2projepilogue` (the
 block before 3077174), `max-gpt2lateres`, `max-gpt2sigmoid`, `max-gpt2fcepilogue`,
-`max-gpt2qkvepilogue`, `max-gpt2epilogues`.
+`max-gpt2qkvalone`.
 `--graph-capture` picks the MAX modes (MODES): without capture (`<system>`); captured graphs
 replayed one synchronous step at a time (`<system>+capture`, AutoModel's default with
 capture); and as `max serve` and `max generate` run a GPU by default (`<system>+served`:
@@ -24,8 +24,11 @@ step n). `both` is the first two, `all` the three. E.g.
         --systems max-gpt2 max-llama max-gpt2x1 --graph-capture all --host-profile \
         --out docs/results/bench-gpu-h200-capture.json
 
-`--repeats N` times each run N times and keeps the median; `--host-profile` adds, per MAX
-system and batch, where the host's time goes in one more 128-token run (cProfile, its top
+`--repeats N` times each run N times and keeps the median; `--rounds R` loads and times every
+system R times, in reverse order every other round, and keeps the median round (on the GPU
+one load's whole-step times differ from the next load's, and the system loaded first ran
+slower at batch 1: docs/BENCHMARKS.md, 58aca1c); `--host-profile` adds, per MAX system and
+batch, where the host's time goes in one more 128-token run (cProfile, its top
 functions by own time, in microseconds per decode step).
 
 MAX runs through `AutoModel.generate` (one ragged batch, the engine's own batching).
@@ -232,8 +235,7 @@ def _late_residual(gpt2) -> list[Patch]:
 
 
 def _fc_epilogue(gpt2) -> list[Patch]:
-    """c_fc's bias and activation in its matmul's epilogue (shipped until this variant's
-    step profile)."""
+    """c_fc's bias and activation in its matmul's epilogue (the graph shipped at 3077174)."""
 
     def mlp(self, x):
         return self.c_proj(self.act(self.c_fc(x)))
@@ -241,14 +243,16 @@ def _fc_epilogue(gpt2) -> list[Patch]:
     return [(gpt2.GPT2MLP, "__call__", mlp)]
 
 
-def _qkv_epilogue(gpt2) -> list[Patch]:
-    """c_attn's bias in its matmul's epilogue (shipped until this variant's step profile)."""
+def _qkv_alone(gpt2) -> list[Patch]:
+    """c_attn's matmul alone too (`common.matmul.product_alone`), its bias added after (the
+    graph at 8b69624)."""
+    from max.graph import TensorValue
 
     def attention(self, x, kv_collection, input_row_offsets, rotation):
         attn = gpt2.split_store_attention(
             self.kv_params,
             layer=self.layer,
-            qkv=self.c_attn(x),
+            qkv=gpt2.product_alone(self.c_attn, x) + TensorValue(self.c_attn.bias),
             num_heads=self.num_heads,
             kv_collection=kv_collection,
             input_row_offsets=input_row_offsets,
@@ -279,8 +283,8 @@ def _sigmoid_gelu(gpt2) -> list[Patch]:
 # another function, speed only. The same function written otherwise: `gpt2projepilogue` adds
 # c_proj's bias and the residual in c_proj's matmul's epilogue (shipped until the aee1ca1 step
 # profile), `gpt2lateres` only its bias there, `gpt2sigmoid` writes gelu_new with a sigmoid,
-# `gpt2fcepilogue` and `gpt2qkvepilogue` put c_fc's bias and GELU, or c_attn's bias, back in
-# its matmul's epilogue, `gpt2epilogues` both (the graph shipped at 3077174).
+# `gpt2fcepilogue` puts c_fc's bias and GELU back in its matmul's epilogue (the graph shipped
+# at 3077174), `gpt2qkvalone` takes c_attn's bias out of its own (the graph at 8b69624).
 GRAPH_VARIANTS = {
     "gpt2fusedqkv": _fused_qkv_projection,
     "gpt2noattn": _without_attention,
@@ -291,8 +295,7 @@ GRAPH_VARIANTS = {
     "gpt2lateres": _late_residual,
     "gpt2sigmoid": _sigmoid_gelu,
     "gpt2fcepilogue": _fc_epilogue,
-    "gpt2qkvepilogue": _qkv_epilogue,
-    "gpt2epilogues": lambda gpt2: _fc_epilogue(gpt2) + _qkv_epilogue(gpt2),
+    "gpt2qkvalone": _qkv_alone,
 }
 
 
@@ -482,6 +485,13 @@ def main() -> None:
     )
     p.add_argument("--repeats", type=int, default=1, help="median of this many timed runs")
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="load and time every system this many times, in reverse order every other round, "
+        "and keep the median round (the whole-step time of one load varies)",
+    )
+    p.add_argument(
         "--host-profile",
         action="store_true",
         help="one more run per MAX system and batch under cProfile: the host's top functions",
@@ -493,11 +503,6 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench.json")
     args = p.parse_args()
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from tooling.parity import load_max_model
-
     encoding = args.encoding or "float32"
     torch_device = "cuda" if args.device == "gpu" else "cpu"
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -521,6 +526,7 @@ def main() -> None:
             },
             "kv": args.kv,
             "repeats": args.repeats,
+            "rounds": args.rounds,
             "command": " ".join(sys.argv),
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -530,46 +536,73 @@ def main() -> None:
             args.out.write_text(json.dumps(report, indent=2))
             log.info("wrote %s", args.out)
 
-        for system in args.systems:
-            kind, arch = system.split("-")
-            path = ckpts[checkpoint_of(arch)]
-            packages = FAMILIES[checkpoint_of(arch)]
-            if kind == "max":
-                for mode in MODE_SETS[args.graph_capture]:
-                    suffix, capture, overlap = MODES[mode]
-                    name = system + suffix
-                    results[name] = {}
-                    with graph_variant(arch):
-                        model = load_max_model(
-                            str(path),
-                            custom_architectures=packages,
-                            devices=args.device,
-                            encoding=encoding,
-                            max_batch_size=max(args.batches),
-                            device_graph_capture=capture,
-                            enable_overlap_scheduler=overlap,
-                            kv=args.kv,
-                            # The largest batch's prompts in one prefill (generate() does not
-                            # chunk; at 128 x 128 tokens MAX's default budget of 9216 refused).
-                            max_batch_input_tokens=max(args.batches) * PROMPT_LEN,
-                        )
-                    for b in args.batches:
-                        results[name][str(b)] = time_max(
-                            model, b, 50257, args.repeats, args.host_profile
-                        )
-                        log.info("%s batch %d: %s", name, b, brief(results[name][str(b)]))
-                    del model
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for round_ in range(args.rounds):
+            # Every other round runs the systems in reverse order, so that what comes first in
+            # a process (or after a given system) falls to each system alike.
+            order = args.systems if round_ % 2 == 0 else args.systems[::-1]
+            for system in order:
+                for name, by_batch in measure(system, ckpts, encoding, torch_device, args):
+                    for b, result in by_batch.items():
+                        runs.setdefault(name, {}).setdefault(b, []).append(result)
+                    results[name] = {b: median_round(rounds) for b, rounds in runs[name].items()}
                     write()
-            else:
-                results[system] = {}
-                dtype = getattr(torch, encoding)
-                hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-                hf = hf.to(torch_device).eval()
-                for b in args.batches:
-                    results[system][str(b)] = time_hf(hf, b, 50257, torch_device, args.repeats)
-                    log.info("%s batch %d: %s", system, b, results[system][str(b)])
-                del hf
-                write()
+
+
+def measure(system: str, ckpts: dict[str, Path], encoding: str, torch_device: str, args):
+    """Yields (name, {batch: result}) for each of `system`'s modes: one model loaded, every
+    batch timed, the model let go."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tooling.parity import load_max_model
+
+    kind, arch = system.split("-")
+    path = ckpts[checkpoint_of(arch)]
+    packages = FAMILIES[checkpoint_of(arch)]
+    if kind != "max":
+        dtype = getattr(torch, encoding)
+        hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(torch_device).eval()
+        by_batch = {}
+        for b in args.batches:
+            by_batch[str(b)] = time_hf(hf, b, 50257, torch_device, args.repeats)
+            log.info("%s batch %d: %s", system, b, by_batch[str(b)])
+        del hf
+        yield system, by_batch
+        return
+    for mode in MODE_SETS[args.graph_capture]:
+        suffix, capture, overlap = MODES[mode]
+        name = system + suffix
+        with graph_variant(arch):
+            model = load_max_model(
+                str(path),
+                custom_architectures=packages,
+                devices=args.device,
+                encoding=encoding,
+                max_batch_size=max(args.batches),
+                device_graph_capture=capture,
+                enable_overlap_scheduler=overlap,
+                kv=args.kv,
+                # The largest batch's prompts in one prefill (generate() does not chunk; at
+                # 128 x 128 tokens MAX's default budget of 9216 refused).
+                max_batch_input_tokens=max(args.batches) * PROMPT_LEN,
+            )
+        by_batch = {}
+        for b in args.batches:
+            by_batch[str(b)] = time_max(model, b, 50257, args.repeats, args.host_profile)
+            log.info("%s batch %d: %s", name, b, brief(by_batch[str(b)]))
+        del model
+        yield name, by_batch
+
+
+def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median decode throughput (the lower of the two middle ones for an
+    even count), with every round's throughput beside it when there was more than one."""
+    ranked = sorted(rounds, key=lambda result: result["decode_tok_s"])
+    result = dict(ranked[(len(ranked) - 1) // 2])
+    if len(rounds) > 1:
+        result["rounds_decode_tok_s"] = [r["decode_tok_s"] for r in rounds]
+    return result
 
 
 def gpu_name() -> str:
