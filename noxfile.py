@@ -49,10 +49,19 @@ def _pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None
     session.run(PYTHON, "-m", "pytest", *paths, *session.posargs, env=_env(env))
 
 
+def _workers() -> int:
+    """pytest-xdist workers for the whole suite: one per core, and at most one per 6 GiB of
+    memory (a worker's pytest held 3.7 GiB in the d3b7aac CI run, and some tests start a
+    `max serve` beside it). Most of the suite's time is compiling models, which keeps about one
+    core busy (load average 1.35 on two cores in that run)."""
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return max(1, min(os.cpu_count() or 1, int(memory_gib // 6)))
+
+
 @nox.session(name="tests")
 def tests(session: nox.Session) -> None:
     """Everything this CPU can run, all families (float32, every KV strategy)."""
-    _pytest(session, "tests")
+    _pytest(session, "tests", "-n", str(_workers()))
 
 
 @nox.session(name="test-gpt2")
