@@ -155,7 +155,8 @@ def _without_attention(gpt2) -> list[Patch]:
 
 def _without_mlp(gpt2) -> list[Patch]:
     def block(self, x, kv_collection, input_row_offsets, rotation):
-        return x + self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
+        return x + (a + self.attn.output_bias)
 
     return [(gpt2.GPT2Block, "__call__", block)]
 
@@ -181,18 +182,8 @@ def _without_biases(gpt2) -> list[Patch]:
     """Every projection of a block without its bias (MAX's Llama has none)."""
     unbiased = gpt2.product
 
-    def attention(self, x, kv_collection, input_row_offsets, rotation):
-        attn = gpt2.split_store_attention(
-            self.kv_params,
-            layer=self.layer,
-            qkv=unbiased(self.c_attn, x),
-            num_heads=self.num_heads,
-            kv_collection=kv_collection,
-            input_row_offsets=input_row_offsets,
-            scale=self.scale,
-            freqs_cis=rotation,
-        )
-        return unbiased(self.c_proj, attn)
+    def qkv(self, x):
+        return unbiased(self.c_attn, x)
 
     def mlp(self, x):
         return unbiased(self.c_proj, self.act(unbiased(self.c_fc, x)))
@@ -202,7 +193,7 @@ def _without_biases(gpt2) -> list[Patch]:
         return x + (a + self.mlp(self.ln_2(x + a)))
 
     return [
-        (gpt2.GPT2Attention, "__call__", attention),
+        (gpt2.GPT2Attention, "project_qkv", qkv),
         (gpt2.GPT2MLP, "__call__", mlp),
         (gpt2.GPT2Block, "__call__", block),
     ]
@@ -211,11 +202,10 @@ def _without_biases(gpt2) -> list[Patch]:
 def _projection_epilogue(gpt2) -> list[Patch]:
     """c_proj with its bias, then the residual added to it and the sum materialized: MAX folds
     both adds into c_proj's matmul (the graph before the aee1ca1 step profile)."""
-    from max.graph import TensorValue
 
     def block(self, x, kv_collection, input_row_offsets, rotation):
         a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
-        h = x + (a + TensorValue(self.attn.c_proj.bias))
+        h = x + (a + self.attn.output_bias)
         return h + self.mlp(self.ln_2(h))
 
     return [(gpt2.GPT2Block, "__call__", block)]
@@ -224,11 +214,10 @@ def _projection_epilogue(gpt2) -> list[Patch]:
 def _late_residual(gpt2) -> list[Patch]:
     """c_proj's bias in its matmul's epilogue, the residual added where it is read:
     x + (a + mlp(ln_2(x + a))) with a = attention + bias."""
-    from max.graph import TensorValue
 
     def block(self, x, kv_collection, input_row_offsets, rotation):
         a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
-        a = a + TensorValue(self.attn.c_proj.bias)
+        a = a + self.attn.output_bias
         return x + (a + self.mlp(self.ln_2(x + a)))
 
     return [(gpt2.GPT2Block, "__call__", block)]
@@ -248,20 +237,10 @@ def _qkv_alone(gpt2) -> list[Patch]:
     graph at 8b69624)."""
     from max.graph import TensorValue
 
-    def attention(self, x, kv_collection, input_row_offsets, rotation):
-        attn = gpt2.split_store_attention(
-            self.kv_params,
-            layer=self.layer,
-            qkv=gpt2.product_alone(self.c_attn, x) + TensorValue(self.c_attn.bias),
-            num_heads=self.num_heads,
-            kv_collection=kv_collection,
-            input_row_offsets=input_row_offsets,
-            scale=self.scale,
-            freqs_cis=rotation,
-        )
-        return gpt2.product(self.c_proj, attn)
+    def qkv(self, x):
+        return gpt2.product_alone(self.c_attn, x) + TensorValue(self.c_attn.bias)
 
-    return [(gpt2.GPT2Attention, "__call__", attention)]
+    return [(gpt2.GPT2Attention, "project_qkv", qkv)]
 
 
 def _sigmoid_gelu(gpt2) -> list[Patch]:

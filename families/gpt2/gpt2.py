@@ -54,14 +54,13 @@ class GPT2Attention(Module):
         """The attention's output through c_proj's matrix, without c_proj's bias (`GPT2Block`
         adds it). `rotation`: the identity rotary table the split-and-store kernel takes
         (`common.attention.identity_rotation`)."""
-        # c_attn's rows are [q; k; v] (Conv1D transposed at load), float or in a GGUF block
-        # format: one matmul, then MAX's kernel that splits q, k, v and stores k and v. (MAX's
+        # One matmul, then MAX's kernel that splits q, k, v and stores k and v. (MAX's
         # fused_qkv_ragged_matmul, which stores from the matmul itself, took 3x a plain matmul's
         # time at 128 tokens on an H200: docs/BENCHMARKS.md.)
         attn = split_store_attention(
             self.kv_params,
             layer=self.layer,
-            qkv=self.c_attn(x),
+            qkv=self.project_qkv(x),
             num_heads=self.num_heads,
             kv_collection=kv_collection,
             input_row_offsets=input_row_offsets,
@@ -69,6 +68,16 @@ class GPT2Attention(Module):
             freqs_cis=rotation,
         )
         return product(self.c_proj, attn)
+
+    def project_qkv(self, x: TensorValue) -> TensorValue:
+        """q, k and v side by side, c_attn's bias included. c_attn's rows are [q; k; v]
+        (Conv1D transposed at load), float or in a GGUF block format."""
+        return self.c_attn(x)
+
+    @property
+    def output_bias(self) -> TensorValue:
+        """c_proj's bias, which `__call__` leaves out for the block to add."""
+        return TensorValue(self.c_proj.bias)
 
 
 class GPT2MLP(Module):
@@ -119,7 +128,7 @@ class GPT2Block(Module):
         # into the matmul's epilogue, and c_proj's with the residual took twice a plain
         # matmul's time on an H200 (docs/BENCHMARKS.md). Same sum, reassociated.
         a = self.attn(self.ln_1(x), kv_collection, input_row_offsets, rotation)
-        bias = TensorValue(self.attn.c_proj.bias)
+        bias = self.attn.output_bias
         return x + (a + (self.mlp(self.ln_2((x + bias) + a)) + bias))
 
 
