@@ -54,7 +54,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -307,11 +307,20 @@ def prompts(batch: int, vocab: int) -> list[list[int]]:
     return rng.integers(1, vocab, (batch, PROMPT_LEN)).tolist()
 
 
-# MAX modes: (result suffix, device graph capture, overlap scheduler active).
+class Mode(NamedTuple):
+    """A MAX mode: its result-name suffix, device graph capture, the overlap scheduler, and
+    how a plot's legend says it."""
+
+    suffix: str
+    capture: bool
+    overlap: bool
+    label: str
+
+
 MODES = {
-    "off": ("", False, False),
-    "capture": ("+capture", True, False),
-    "served": ("+served", True, True),
+    "off": Mode("", False, False, ""),
+    "capture": Mode("+capture", True, False, ", graph capture"),
+    "served": Mode("+served", True, True, ", as served (capture + overlap)"),
 }
 MODE_SETS = {
     "off": ["off"],
@@ -550,7 +559,7 @@ def measure(system: str, ckpts: dict[str, Path], encoding: str, torch_device: st
         yield system, by_batch
         return
     for mode in MODE_SETS[args.graph_capture]:
-        suffix, capture, overlap = MODES[mode]
+        suffix, capture, overlap, _ = MODES[mode]
         name = system + suffix
         with graph_variant(arch):
             model = load_max_model(

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.bench import MODES  # noqa: E402
 
 LABELS = {
     "max-gpt2": "(a) families.gpt2 on MAX",
@@ -32,7 +36,7 @@ LABELS = {
 
 
 # tools/bench.py's mode suffixes and how a label says them.
-MODE_LABELS = {"+capture": ", graph capture", "+served": ", as served (capture + overlap)"}
+MODE_LABELS = {mode.suffix: mode.label for mode in MODES.values()}
 
 
 def split_mode(system: str) -> tuple[str, str]:
