@@ -26,6 +26,18 @@ SHAKESPEARE_MODEL = ROOT / "models" / "tiny-shakespeare-gpt2"
 SHAKESPEARE_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In pytest-xdist's controller, before it starts the workers: import MAX's KV-cache ops.
+
+    A fresh MAX install compiles them from Mojo into its site-packages on first import
+    (`max/_kv_cache_ops/__mojocache__`), and workers that compile at once can load another's
+    half-written library ("ImportError: ... file too short": a cold CI run at 29a2727). Built
+    once here, every worker finds it whole.
+    """
+    if not hasattr(config, "workerinput"):  # the controller, or a run without workers
+        import max.nn.kv_cache  # noqa: F401
+
+
 def has_gpu() -> bool:
     return shutil.which("nvidia-smi") is not None
 
