@@ -206,13 +206,13 @@ class DecoderPipelineModel(
         if len(self.devices) > 1:
             raise ValueError(f"{type(self).__name__} runs on one device; got {len(self.devices)}")
         module = self.graph_cls(model_config)
-        weights = conform_to_graph(
+        checked = conform_to_graph(
             self._state_dict,
-            module.raw_state_dict(),
+            module.checkpoint_weights(),
             source=str(self.pipeline_config.model.model_path),
             notes=model_config.defaulted_notes(),
         )
-        module.load_state_dict(weights, weight_alignment=1, strict=True)
+        module.load_state_dict(module.graph_weights(checked), weight_alignment=1, strict=True)
         self._state_dict = {}
         return {
             GraphRole.DECODER: GraphSpec(

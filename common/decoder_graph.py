@@ -10,7 +10,7 @@ are the same for all.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,16 @@ class PositionedDecoder(LogitsPostprocessMixin, Module):
     ) -> tuple[TensorValue, ...]:
         h = self.hidden_states(tokens, positions, kv_collection, input_row_offsets)
         return self._postprocess_logits(h, input_row_offsets, return_n_logits)
+
+    def checkpoint_weights(self) -> dict[str, Any]:
+        """The weights a checkpoint feeds this graph (graph name to a weight with its shape and
+        dtype): the graph's own, unless `graph_weights` folds some away."""
+        return self.raw_state_dict()
+
+    def graph_weights(self, checked: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The checkpoint's weights, checked against `checkpoint_weights`, as the graph binds
+        them."""
+        return checked
 
     def input_tree(self) -> OrderedDict[str, object]:
         return decoder_input_tree(self.config.kv_params, self.config.devices[0])

@@ -13,7 +13,7 @@ and split-and-store kernel), and, for where a layer's time goes,
 `max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu`, `max-gpt2nobias` (GRAPH_VARIANTS: other
 functions, speed only), and the same function written otherwise: `max-gpt2projepilogue` (the
 block before 3077174), `max-gpt2lateres`, `max-gpt2sigmoid`, `max-gpt2fcepilogue`,
-`max-gpt2qkvalone`.
+`max-gpt2qkvalone`, `max-gpt2layernorm` (the blocks' LayerNorms, before the centered stream).
 `--graph-capture` picks the MAX modes (MODES): without capture (`<system>`); captured graphs
 replayed one synchronous step at a time (`<system>+capture`, AutoModel's default with
 capture); and as `max serve` and `max generate` run a GPU by default (`<system>+served`:
@@ -254,6 +254,12 @@ def _sigmoid_gelu(gpt2) -> list[Patch]:
     return _activation(gpt2, act)
 
 
+def _layer_norms(gpt2) -> list[Patch]:
+    """The blocks' LayerNorms over the uncentered stream, the checkpoint's weights unfolded
+    (the graph before the centered residual; what a GGUF block-format file still runs)."""
+    return [(gpt2.GPT2Config, "centered_residual", property(lambda self: False))]
+
+
 # Timing variants of the GPT-2 graph (where a step's time goes, in one process):
 # `gpt2fusedqkv` projects and stores k and v with MAX's fused_qkv_ragged_matmul (shipped
 # until the f73505e step profile), an A/B of the split-and-store kernel after a plain matmul;
@@ -263,7 +269,8 @@ def _sigmoid_gelu(gpt2) -> list[Patch]:
 # c_proj's bias and the residual in c_proj's matmul's epilogue (shipped until the aee1ca1 step
 # profile), `gpt2lateres` only its bias there, `gpt2sigmoid` writes gelu_new with a sigmoid,
 # `gpt2fcepilogue` puts c_fc's bias and GELU back in its matmul's epilogue (the graph shipped
-# at 3077174), `gpt2qkvalone` takes c_attn's bias out of its own (the graph at 8b69624).
+# at 3077174), `gpt2qkvalone` takes c_attn's bias out of its own (the graph at 8b69624),
+# `gpt2layernorm` keeps the blocks' LayerNorms (`families/gpt2/centering.py`).
 GRAPH_VARIANTS = {
     "gpt2fusedqkv": _fused_qkv_projection,
     "gpt2noattn": _without_attention,
@@ -275,6 +282,7 @@ GRAPH_VARIANTS = {
     "gpt2sigmoid": _sigmoid_gelu,
     "gpt2fcepilogue": _fc_epilogue,
     "gpt2qkvalone": _qkv_alone,
+    "gpt2layernorm": _layer_norms,
 }
 
 

@@ -1,4 +1,5 @@
-"""GPT-2 with a mean-zero residual stream, against Hugging Face's GPT-2 (not built into the graph).
+"""GPT-2 with a mean-zero residual stream, against Hugging Face's GPT-2: the algebra of
+`families/gpt2/centering.py`, in torch (the graph itself is checked by tests/gpt2/test_parity.py).
 
 Both c_proj layers' weights and biases are centered over their output channels and the
 embedding sum is centered, so every block LayerNorm sees a mean-zero input and is computed as

@@ -1,25 +1,31 @@
 """GPT-2 as a MAX graph: learned positions, attention over the paged KV cache from one q/k/v
-projection (split, and k and v stored, by one MAX kernel), pre-LayerNorm blocks with a
-two-layer MLP. Weight names follow the checkpoint's (`h.0.attn...`).
+projection (split, and k and v stored, by one MAX kernel), pre-norm blocks with a two-layer
+MLP. Weight names follow the checkpoint's (`h.0.attn...`).
 
-A matrix the weight file stores in a GGUF block format (`config.quantized`) is kept so and
-multiplied by MAX's quantized matmul; everything else is float.
+With float weights the residual stream is kept centered and the blocks' LayerNorms run as
+RMSNorms, their biases folded into the next projection's at load (`centering.py`). A matrix
+the weight file stores in a GGUF block format (`config.quantized`) is kept so and multiplied
+by MAX's quantized matmul, and the blocks keep their LayerNorms.
 """
 
 from __future__ import annotations
 
-from max.graph import TensorValue
+from collections.abc import Mapping
+
+from max.graph import DeviceRef, TensorValue, Weight, ops
+from max.graph.weights import WeightData
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
 from max.nn.layer import LayerList, Module
 from max.nn.linear import Linear
-from max.nn.norm import LayerNorm
+from max.nn.norm import LayerNorm, RMSNorm
 
 from common.attention import identity_rotation, split_store_attention
 from common.decoder_graph import PositionedDecoder
 from common.gguf import stored_as
 from common.matmul import product, product_alone
 
+from .centering import NORM_BIAS_INTO, center_residual
 from .model_config import ACTIVATIONS, GPT2Config
 
 
@@ -108,12 +114,22 @@ def layer_norm(config: GPT2Config) -> LayerNorm:
     return LayerNorm(config.hidden_size, config.devices, config.dtype, eps=config.layer_norm_eps)
 
 
+def block_norm(config: GPT2Config) -> LayerNorm | RMSNorm:
+    """A block's norm: over a centered stream, RMSNorm with the LayerNorm's weight (its bias is
+    in the next projection's); else the LayerNorm."""
+    if config.centered_residual:
+        return RMSNorm(
+            config.hidden_size, config.dtype, config.layer_norm_eps, multiply_before_cast=False
+        )
+    return layer_norm(config)
+
+
 class GPT2Block(Module):
     def __init__(self, config: GPT2Config, layer: int) -> None:
         super().__init__()
-        self.ln_1 = layer_norm(config)
+        self.ln_1 = block_norm(config)
         self.attn = GPT2Attention(config, layer)
-        self.ln_2 = layer_norm(config)
+        self.ln_2 = block_norm(config)
         self.mlp = GPT2MLP(config, layer)
 
     def __call__(
@@ -169,7 +185,28 @@ class GPT2(PositionedDecoder):
     ) -> TensorValue:
         h = self.wte(tokens) + self.wpe(positions)
         config = self.config
+        if config.centered_residual:
+            h = h - ops.mean(h, axis=-1)
         rotation = identity_rotation(config.max_positions, config.head_dim, h.device)
         for block in self.h:
             h = block(h, kv_collection, input_row_offsets, rotation)
         return h
+
+    def checkpoint_weights(self) -> dict[str, Weight]:
+        """The graph's weights and, over a centered stream, the blocks' LayerNorm biases that
+        `graph_weights` folds away."""
+        weights = self.raw_state_dict()
+        config = self.config
+        if config.centered_residual:
+            for layer in range(config.num_layers):
+                for norm_bias, _ in NORM_BIAS_INTO:
+                    name = f"h.{layer}.{norm_bias}"
+                    weights[name] = Weight(
+                        name, config.dtype, [config.hidden_size], device=DeviceRef.CPU()
+                    )
+        return weights
+
+    def graph_weights(self, checked: Mapping[str, WeightData]) -> Mapping[str, WeightData]:
+        if self.config.centered_residual:
+            return center_residual(checked, self.config.num_layers)
+        return checked

@@ -85,6 +85,13 @@ class GPT2Config(TranslatedDecoderConfig):
                 f"n_head ({self.num_heads})"
             )
 
+    @property
+    def centered_residual(self) -> bool:
+        """Whether the blocks' norms are RMSNorms over a centered residual stream
+        (`families/gpt2/centering.py`), which needs every weight in float: a matrix kept in a
+        GGUF block format cannot be refolded at load, so such a file keeps the LayerNorms."""
+        return not self.quantized
+
     def attention_scale(self, layer: int) -> float:
         """Softmax scale of a layer, as `scale_attn_weights` and the inverse-layer knob set it."""
         scale = 1.0 / math.sqrt(self.head_dim) if self.scale_attn_weights else 1.0

@@ -229,7 +229,8 @@ def _decoder_classes(family: Family) -> tuple[type, type] | None:
 def _decoder_graph_weights(
     config_cls: type, graph_cls: type, fields: dict[str, Any], targets: set[str]
 ) -> dict[str, Shape]:
-    """Graph weight -> shape, from the graph module built (not compiled) on a CPU config."""
+    """Graph weight -> shape, from the graph module built (not compiled) on a CPU config: the
+    weights the checkpoint feeds it (`checkpoint_weights`), before any load-time fold."""
     from max.dtype import DType
     from max.graph import DeviceRef
     from max.nn.transformer import ReturnLogits
@@ -256,7 +257,7 @@ def _decoder_graph_weights(
     module = graph_cls(config)
     return {
         name: tuple(int(d) for d in weight.shape)
-        for name, weight in module.raw_state_dict().items()
+        for name, weight in module.checkpoint_weights().items()
     }
 
 
