@@ -567,8 +567,8 @@ def measure(system: str, ckpts: dict[str, Path], encoding: str, torch_device: st
         yield system, by_batch
         return
     for mode in MODE_SETS[args.graph_capture]:
-        suffix, capture, overlap, _ = MODES[mode]
-        name = system + suffix
+        run = MODES[mode]
+        name = system + run.suffix
         with graph_variant(arch):
             model = load_max_model(
                 str(path),
@@ -576,8 +576,8 @@ def measure(system: str, ckpts: dict[str, Path], encoding: str, torch_device: st
                 devices=args.device,
                 encoding=encoding,
                 max_batch_size=max(args.batches),
-                device_graph_capture=capture,
-                enable_overlap_scheduler=overlap,
+                device_graph_capture=run.capture,
+                enable_overlap_scheduler=run.overlap,
                 kv=args.kv,
                 # The largest batch's prompts in one prefill (generate() does not chunk; at
                 # 128 x 128 tokens MAX's default budget of 9216 refused).
