@@ -106,9 +106,10 @@ def split_store_attention(
 ) -> TensorValue:
     """Attends a projection already made, flat: qkv [tokens, (num_heads + 2 * kv_heads) *
     head_dim], query heads then key heads then value heads. MAX's `rope_split_store_ragged`
-    splits it, rotates q and k by `freqs_cis` (NeoX style, whole heads) and stores k and v in
-    one kernel, as MAX 26.7's own Llama attention does after a plain matmul; a family without
-    rotary embeddings passes `identity_rotation`. Returns [tokens, heads * head_dim]."""
+    splits it, rotates q and k by `freqs_cis` (NeoX style over whole heads: channel i with
+    i + head_dim / 2; for partial rotary see `common.rotary.head_channel_order`) and stores k
+    and v in one kernel, as MAX 26.7's own Llama attention does after a plain matmul; a family
+    without rotary embeddings passes `identity_rotation`. Returns [tokens, heads * head_dim]."""
     layer_idx = ops.constant(layer, DType.uint32, device=DeviceRef.CPU())
     q = rope_split_store_ragged(
         kv_params,

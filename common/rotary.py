@@ -11,6 +11,10 @@ ops over a gathered table, the reference the tests and tools/gpu_ablate.py compa
 Rotation is Hugging Face's `rotate_half` ("NeoX style"): within the first `rotary_dim` channels
 of a head, channel i pairs with channel i + rotary_dim/2; channels past `rotary_dim` pass
 through (partial rotary, as GPT-NeoX's `rotary_pct` and Phi's `partial_rotary_factor` set it).
+MAX's split-and-store kernel rotates whole heads instead (channel i with i + head_dim/2):
+`RotaryTable.head_freqs_cis` gives the pass-through channels angle zero, and
+`head_channel_order` is the order of q's and k's channels, set at load, in which its pairs
+are Hugging Face's.
 """
 
 from __future__ import annotations
@@ -61,6 +65,36 @@ def rotate_numpy(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s, rest], axis=-1)
 
 
+def head_rotary_tables(
+    rotary_dim: int, head_dim: int, max_positions: int, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rotary_tables` over whole heads, each [max_positions, head_dim // 2]: the rotary
+    frequencies, then angle zero (cos 1, sin 0) for the channels that pass through."""
+    cos_table, sin_table = rotary_tables(rotary_dim, max_positions, theta)
+    still = (max_positions, (head_dim - rotary_dim) // 2)
+    return (
+        np.concatenate([cos_table, np.ones(still, np.float32)], axis=1),
+        np.concatenate([sin_table, np.zeros(still, np.float32)], axis=1),
+    )
+
+
+def head_channel_order(head_dim: int, rotary_dim: int) -> np.ndarray:
+    """Which of a head's channels goes where so that pairs (i, i + head_dim / 2) are Hugging
+    Face's rotary pairs (i, i + rotary_dim / 2), followed by the channels that pass through:
+    [rotary first half, pass-through first half, rotary second half, pass-through second half].
+    q.k is the same when q and k are reordered alike; the identity when rotary_dim = head_dim."""
+    half, rotary_half = head_dim // 2, rotary_dim // 2
+    still = np.arange(rotary_dim, head_dim)
+    return np.concatenate(
+        [
+            np.arange(rotary_half),
+            still[: half - rotary_half],
+            np.arange(rotary_half, rotary_dim),
+            still[half - rotary_half :],
+        ]
+    )
+
+
 class RotaryTable:
     """A model's cos/sin table as a graph constant, gathered per token by position."""
 
@@ -77,6 +111,18 @@ class RotaryTable:
         model's device, row p holding (cos, sin) of each frequency side by side. A kernel given
         a float32 table rotates in float32 whatever the activations' dtype."""
         cos_table, sin_table = rotary_tables(self.rotary_dim, self.max_positions, self.theta)
+        pairs = np.stack([cos_table, sin_table], axis=-1).reshape(self.max_positions, -1)
+        return ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(self.device)
+
+    def head_freqs_cis(self, head_dim: int) -> TensorValue:
+        """The table over whole heads, [max_positions, head_dim], as MAX's split-and-store
+        kernel takes it (it pairs channel i with i + head_dim / 2): the rotary frequencies
+        first, then angle zero (cos 1, sin 0, exactly the identity) for the channels that pass
+        through. Those pairs match Hugging Face's only with q's and k's channels in
+        `head_channel_order`."""
+        cos_table, sin_table = head_rotary_tables(
+            self.rotary_dim, head_dim, self.max_positions, self.theta
+        )
         pairs = np.stack([cos_table, sin_table], axis=-1).reshape(self.max_positions, -1)
         return ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(self.device)
 

@@ -16,6 +16,8 @@ from transformers.models.gpt_neox.modeling_gpt_neox import (
 from common.rotary import (
     RotaryTable,
     apply_rotary,
+    head_channel_order,
+    head_rotary_tables,
     inverse_frequencies,
     rotary_dim_of,
     rotary_tables,
@@ -190,3 +192,29 @@ def test_graph_rotation_matches_numpy_reference():
     bound = 2 * EPS32 * rotation_scale(x_np, dim // 2) + np.finfo(np.float64).tiny
     assert_within_bound(out.to_numpy(), expected.astype(np.float64), bound, "graph rotation")
 
+
+def whole_head_rotation(x: np.ndarray, order: np.ndarray, rotary_dim: int) -> np.ndarray:
+    """x's heads rotated as MAX's split-and-store kernel rotates them (channel i with
+    i + head_dim / 2, by `head_rotary_tables`), in channel `order`, then put back in place."""
+    cos, sin = head_rotary_tables(rotary_dim, x.shape[-1], MAX_POSITIONS, 10000.0)
+    positions = np.arange(x.shape[0]) * 37 % MAX_POSITIONS
+    rotated = rotate_numpy(x[..., order], cos[positions], sin[positions])
+    back = np.empty_like(rotated)
+    back[..., order] = rotated
+    return back
+
+
+@pytest.mark.parametrize("rotary_dim", [2, 4, 8, 16])
+def test_whole_heads_in_head_channel_order_rotate_as_hugging_face(rotary_dim):
+    # Bit for bit: the same products on the same channels, and x * 1 - y * 0 = x elsewhere.
+    x = np.random.default_rng(rotary_dim).standard_normal((9, 3, HEAD_DIM)).astype(np.float32)
+    cos, sin = rotary_tables(rotary_dim, MAX_POSITIONS, 10000.0)
+    positions = np.arange(9) * 37 % MAX_POSITIONS
+    expected = rotate_numpy(x, cos[positions], sin[positions])
+    order = head_channel_order(HEAD_DIM, rotary_dim)
+    assert sorted(order) == list(range(HEAD_DIM))
+    np.testing.assert_array_equal(whole_head_rotation(x, order, rotary_dim), expected)
+    if rotary_dim < HEAD_DIM:
+        # The wrong case: the channels left in place pair the wrong channels.
+        in_place = whole_head_rotation(x, np.arange(HEAD_DIM), rotary_dim)
+        assert np.abs(in_place - expected).max() > 0.1

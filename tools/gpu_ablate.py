@@ -8,7 +8,9 @@ suite's comparison (a ragged batch, 32 greedy steps, HF float32 teacher-forced o
 and prints one JSON line: MAX's logit error against HF float32 next to HF's own error in
 ENCODING. A variant that brings MAX's error down to HF's names the step at fault.
 
-Variants (the shipped graph rotates with MAX's fused rope kernel after storing k and v):
+Variants (the shipped graph rotates in MAX's split-and-store kernel, or, with q/k norms, with
+MAX's fused rope kernel after storing k and v; the graph-rotation variants take the latter
+path for every layout):
   baseline        the graph as shipped
   no-rotary       neither side rotates q and k (same function on both sides)
   graph-rotation  the rotation as graph ops over a table gathered by position, in float32,
@@ -125,6 +127,9 @@ def _graph_rotation(make_rotate):
     from families.llama_style import layers
 
     shipped_call, shipped_attention = layers.RotaryDecoder.__call__, layers.rotary_attention
+    # Every layout through the path that stores k and v as projected (`rotary_attention`),
+    # not the split-and-store kernel, which rotates inside.
+    layers.RotaryConfig.splits_and_stores = property(lambda config: False)
 
     def decoder_call(self, tokens, positions, *rest):
         self.rope.rotate = make_rotate(self.rope, positions)

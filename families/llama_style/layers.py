@@ -6,18 +6,23 @@ QKV layout, q/k norms, residual order, MLP kind, embedding scale) comes from its
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import NamedTuple, TypeVar
 
+import numpy as np
 from max.graph import TensorValue, ops
+from max.graph.weights import WeightData
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
 from max.nn.layer import LayerList, Module
 from max.nn.linear import Linear
 from max.nn.norm import LayerNorm, RMSNorm
 
-from common.attention import fused_qkv_attention, paged_causal_attention
+from common.attention import paged_causal_attention, split_store_attention
 from common.decoder_graph import PositionedDecoder
-from common.rotary import RotaryTable
+from common.matmul import product_alone
+from common.max_weights import numpy_view, weight_from_numpy
+from common.rotary import RotaryTable, head_channel_order
 
 from .rotary_config import ACTIVATIONS, RotaryConfig
 
@@ -71,6 +76,11 @@ def linear(config: RotaryConfig, in_dim: int, out_dim: int, bias: bool) -> Linea
     return Linear(in_dim, out_dim, config.dtype, config.devices[0], has_bias=bias)
 
 
+def biased(layer: Linear, product: TensorValue) -> TensorValue:
+    """`product` (x through `layer`'s matrix) plus the layer's bias, where it has one."""
+    return product if layer.bias is None else product + TensorValue(layer.bias)
+
+
 class NormPerHead(Module):
     """A bias-free norm of its own for each head of x [tokens, heads, head_dim] (StableLM)."""
 
@@ -92,8 +102,8 @@ def qk_norm(config: RotaryConfig, num_heads: int) -> Module:
 
 
 class RotaryAttention(Module):
-    """q, k, v projections (or one fused [q | k | v] projection), optional q/k norms, rotary
-    attention over the paged cache, output projection."""
+    """q, k, v projections (or one fused [q | k | v] projection) in one matmul, optional q/k
+    norms, rotary attention over the paged cache, output projection."""
 
     def __init__(self, config: RotaryConfig, layer: int) -> None:
         super().__init__()
@@ -116,39 +126,47 @@ class RotaryAttention(Module):
 
     def __call__(self, x: TensorValue, step: Step) -> TensorValue:
         config = self.config
-        if config.layout.qk_norm is None:
-            # Projected and k, v stored in one kernel (MAX's fused_qkv_ragged_matmul), as MAX's
-            # own Llama-family attention does.
-            return self.out(self._fused(x, step))
-        # q/k norms must see k before it is stored: separate projections, stored after.
+        if config.splits_and_stores:
+            # One plain matmul, then MAX's kernel that splits q, k, v, rotates q and k and
+            # stores k and v, as MAX 26.7's own Llama attention does.
+            attn = split_store_attention(
+                config.kv_params,
+                layer=self.layer,
+                qkv=self._project_qkv(x),
+                num_heads=config.num_heads,
+                kv_collection=step.kv_collection,
+                input_row_offsets=step.input_row_offsets,
+                scale=config.attention_scale,
+                freqs_cis=step.freqs_cis,
+            )
+            return self.output(attn)
+        # q/k norms must see k before it is stored: split in the graph, normed, then stored.
         heads, kv_heads, head_dim = config.num_heads, config.num_kv_heads, config.head_dim
-        q = self.q_layernorm(self.q_proj(x).reshape((-1, heads, head_dim)))
-        k = self.k_layernorm(self.k_proj(x).reshape((-1, kv_heads, head_dim)))
-        v = self.v_proj(x).reshape((-1, kv_heads, head_dim))
-        return self.out(rotary_attention(config, self.layer, q, k, v, step))
+        sizes = [heads * head_dim, kv_heads * head_dim, kv_heads * head_dim]
+        q, k, v = ops.split(self._project_qkv(x), sizes, axis=1)
+        q = q.reshape((-1, heads, head_dim))
+        k = k.reshape((-1, kv_heads, head_dim))
+        v = v.reshape((-1, kv_heads, head_dim))
+        if config.layout.qk_norm is not None:
+            q, k = self.q_layernorm(q), self.k_layernorm(k)
+        return self.output(rotary_attention(config, self.layer, q, k, v, step))
 
-    def _fused(self, x: TensorValue, step: Step) -> TensorValue:
-        """Rows [q | k | v] (GPT-NeoX's per-head rows are reordered at load; separate
-        projections are joined here, as MAX's Llama joins them)."""
+    def output(self, attn: TensorValue) -> TensorValue:
+        """The output projection, its matmul a kernel of its own (`common.matmul`): what the
+        block adds to it (bias, residual) would otherwise join the matmul's epilogue."""
+        return biased(self.out, product_alone(self.out, attn))
+
+    def _project_qkv(self, x: TensorValue) -> TensorValue:
+        """[tokens, q | k | v] with bias, from one fused projection (GPT-NeoX's per-head rows
+        are reordered at load) or three joined here, as MAX's Llama joins them."""
         if self.config.layout.fused_qkv:
-            wqkv, bias = self.query_key_value.weight, self.query_key_value.bias
-        else:
-            projections = (self.q_proj, self.k_proj, self.v_proj)
-            wqkv = ops.concat([p.weight for p in projections])
-            biased = self.config.layout.qkv_bias
-            bias = ops.concat([p.bias for p in projections]) if biased else None
-        return fused_qkv_attention(
-            self.config.kv_params,
-            layer=self.layer,
-            x=x,
-            wqkv=TensorValue(wqkv),
-            bias=None if bias is None else TensorValue(bias),
-            num_heads=self.config.num_heads,
-            kv_collection=step.kv_collection,
-            input_row_offsets=step.input_row_offsets,
-            scale=self.config.attention_scale,
-            freqs_cis=step.freqs_cis,
-        )
+            return self.query_key_value(x)
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        wqkv = ops.concat([TensorValue(p.weight) for p in projections])
+        qkv = x @ wqkv.T
+        if self.config.layout.qkv_bias:
+            qkv = qkv + ops.concat([TensorValue(p.bias) for p in projections])
+        return qkv
 
 
 class RotaryMLP(Module):
@@ -168,7 +186,8 @@ class RotaryMLP(Module):
             gate, up, down = self.projections
             return down(self.act(gate(x)) * up(x))
         fc_in, fc_out = self.projections
-        return fc_out(self.act(fc_in(x)))
+        # The first matmul alone, its bias and activation after it (`common.matmul`).
+        return fc_out(self.act(biased(fc_in, product_alone(fc_in, x))))
 
 
 class RotaryBlock(Module):
@@ -225,12 +244,52 @@ class RotaryDecoder(PositionedDecoder):
     ) -> TensorValue:
         # Rotation positions come from the KV cache (cached tokens + index among the new ones),
         # which is what `positions` holds; the graph input stays for the shared decoder inputs.
-        step = Step(self.rope.freqs_cis(), kv_collection, input_row_offsets)
+        config = self.config
+        if config.splits_and_stores:
+            rotation = self.rope.head_freqs_cis(config.head_dim)
+        else:
+            rotation = self.rope.freqs_cis()
+        step = Step(rotation, kv_collection, input_row_offsets)
         h = self.embedding(tokens)
-        if self.config.layout.scale_embedding:
+        if config.layout.scale_embedding:
             # The scale is rounded to the activation dtype first, as Hugging Face rounds it.
-            scale = math.sqrt(self.config.hidden_size)
-            h = h * ops.constant(scale, self.config.dtype, device=self.config.devices[0])
+            scale = math.sqrt(config.hidden_size)
+            h = h * ops.constant(scale, config.dtype, device=config.devices[0])
         for layer in self.layers:
             h = layer(h, step)
         return h
+
+    def graph_weights(self, checked: Mapping[str, WeightData]) -> Mapping[str, WeightData]:
+        """With partial rotary and the split-and-store kernel, each q and k head's channels in
+        `head_channel_order` (rows of the projections and their biases)."""
+        config = self.config
+        if not config.splits_and_stores or config.rotary_dim == config.head_dim:
+            return checked
+        order = head_channel_order(config.head_dim, config.rotary_dim)
+        out = dict(checked)
+        for name, rows in qk_rows(config):
+            array, dtype = numpy_view(out[name])
+            tail = array.shape[1:]
+            heads = array[:rows].reshape(-1, config.head_dim, *tail)[:, order]
+            reordered = np.concatenate([heads.reshape(-1, *tail), array[rows:]])
+            out[name] = weight_from_numpy(reordered, dtype, name)
+        return out
+
+
+def qk_rows(config: RotaryConfig) -> list[tuple[str, int]]:
+    """Each graph weight holding q's or k's rows, head by head, and how many leading rows
+    are theirs (a fused projection's v rows follow)."""
+    q_rows = config.num_heads * config.head_dim
+    k_rows = config.num_kv_heads * config.head_dim
+    layout = config.layout
+    parts = ("weight", "bias") if layout.qkv_bias else ("weight",)
+    if layout.fused_qkv:
+        projections = [("query_key_value", q_rows + k_rows)]
+    else:
+        projections = [("q_proj", q_rows), ("k_proj", k_rows)]
+    return [
+        (f"layers.{layer}.{layout.attention}.{projection}.{part}", rows)
+        for layer in range(config.num_layers)
+        for projection, rows in projections
+        for part in parts
+    ]

@@ -100,7 +100,8 @@ class Layout:
     mlp_bias: bool = False
     lm_head_bias: bool = False
     # LayerNorm of q and k heads: one for all (Phi), or one per head without bias (StableLM);
-    # separate projections only, since the fused kernel stores k before a norm could see it.
+    # k is then normed before it is stored, so not by the split-and-store kernel
+    # (`splits_and_stores`). Only architectures with separate projections have them.
     qk_norm: Literal["shared", "per_head"] | None = None
     # Attention and MLP side by side on the block input, rather than one after the other.
     parallel_residual: bool = False
@@ -152,6 +153,14 @@ class RotaryConfig(TranslatedDecoderConfig):
     @property
     def rotary_dim(self) -> int:
         return rotary_dim_of(self.head_dim, self.partial_rotary_factor)
+
+    @property
+    def splits_and_stores(self) -> bool:
+        """Whether attention is one q/k/v matmul and then MAX's kernel that splits, rotates
+        whole heads and stores k and v (q and k channels reordered at load:
+        `common.rotary.head_channel_order`). q/k norms must see k before it is stored, so a
+        layout with them projects and stores separately."""
+        return self.layout.qk_norm is None
 
     @property
     def attention_scale(self) -> float:
