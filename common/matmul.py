@@ -20,6 +20,11 @@ def product(layer: Linear, x: TensorValue) -> TensorValue:
     return linear(x, layer.weight.to(x.device), layer.weight.quantization_encoding)
 
 
+def biased(layer: Linear, product: TensorValue) -> TensorValue:
+    """`product` (x through `layer`'s matrix) plus the layer's bias, where it has one."""
+    return product if layer.bias is None else product + TensorValue(layer.bias)
+
+
 def product_alone(layer: Linear, x: TensorValue) -> TensorValue:
     """`product(layer, x)` computed in a subgraph, so nothing that reads it joins its kernel.
     One subgraph serves every matrix of the same type and encoding (each is passed in)."""

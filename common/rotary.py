@@ -110,9 +110,7 @@ class RotaryTable:
         """The table as MAX's rope kernels take it: [max_positions, rotary_dim] float32 on the
         model's device, row p holding (cos, sin) of each frequency side by side. A kernel given
         a float32 table rotates in float32 whatever the activations' dtype."""
-        cos_table, sin_table = rotary_tables(self.rotary_dim, self.max_positions, self.theta)
-        pairs = np.stack([cos_table, sin_table], axis=-1).reshape(self.max_positions, -1)
-        return ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(self.device)
+        return self._pairs(*rotary_tables(self.rotary_dim, self.max_positions, self.theta))
 
     def head_freqs_cis(self, head_dim: int) -> TensorValue:
         """The table over whole heads, [max_positions, head_dim], as MAX's split-and-store
@@ -120,9 +118,13 @@ class RotaryTable:
         first, then angle zero (cos 1, sin 0, exactly the identity) for the channels that pass
         through. Those pairs match Hugging Face's only with q's and k's channels in
         `head_channel_order`."""
-        cos_table, sin_table = head_rotary_tables(
-            self.rotary_dim, head_dim, self.max_positions, self.theta
+        return self._pairs(
+            *head_rotary_tables(self.rotary_dim, head_dim, self.max_positions, self.theta)
         )
+
+    def _pairs(self, cos_table: np.ndarray, sin_table: np.ndarray) -> TensorValue:
+        """cos and sin [positions, n] as one [positions, 2n] float32 constant on the model's
+        device, each frequency's cos and sin side by side."""
         pairs = np.stack([cos_table, sin_table], axis=-1).reshape(self.max_positions, -1)
         return ops.constant(pairs, DType.float32, device=DeviceRef.CPU()).to(self.device)
 

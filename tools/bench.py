@@ -235,10 +235,9 @@ def _fc_epilogue(gpt2) -> list[Patch]:
 def _qkv_alone(gpt2) -> list[Patch]:
     """c_attn's matmul alone too (`common.matmul.product_alone`), its bias added after (the
     graph at 8b69624)."""
-    from max.graph import TensorValue
 
     def qkv(self, x):
-        return gpt2.product_alone(self.c_attn, x) + TensorValue(self.c_attn.bias)
+        return gpt2.biased(self.c_attn, gpt2.product_alone(self.c_attn, x))
 
     return [(gpt2.GPT2Attention, "project_qkv", qkv)]
 

@@ -23,7 +23,7 @@ from max.nn.norm import LayerNorm, RMSNorm
 from common.attention import identity_rotation, split_store_attention
 from common.decoder_graph import PositionedDecoder
 from common.gguf import stored_as
-from common.matmul import product, product_alone
+from common.matmul import biased, product, product_alone
 
 from .centering import NORM_BIAS_INTO, center_residual
 from .model_config import ACTIVATIONS, GPT2Config
@@ -106,7 +106,7 @@ class GPT2MLP(Module):
     def __call__(self, x: TensorValue) -> TensorValue:
         # c_fc's bias and activation after its plain matmul, not in its epilogue
         # (`common.matmul`).
-        h = product_alone(self.c_fc, x) + TensorValue(self.c_fc.bias)
+        h = biased(self.c_fc, product_alone(self.c_fc, x))
         return self.c_proj(self.act(h))
 
 

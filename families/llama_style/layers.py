@@ -20,7 +20,7 @@ from max.nn.norm import LayerNorm, RMSNorm
 
 from common.attention import paged_causal_attention, split_store_attention
 from common.decoder_graph import PositionedDecoder
-from common.matmul import product_alone
+from common.matmul import biased, product_alone
 from common.max_weights import numpy_view, weight_from_numpy
 from common.rotary import RotaryTable, head_channel_order
 
@@ -74,11 +74,6 @@ def norm(config: RotaryConfig, dim: int, *, bias: bool = True) -> Module:
 
 def linear(config: RotaryConfig, in_dim: int, out_dim: int, bias: bool) -> Linear:
     return Linear(in_dim, out_dim, config.dtype, config.devices[0], has_bias=bias)
-
-
-def biased(layer: Linear, product: TensorValue) -> TensorValue:
-    """`product` (x through `layer`'s matrix) plus the layer's bias, where it has one."""
-    return product if layer.bias is None else product + TensorValue(layer.bias)
 
 
 class NormPerHead(Module):
