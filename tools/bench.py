@@ -13,7 +13,8 @@ and split-and-store kernel), and, for where a layer's time goes,
 `max-gpt2noattn`, `max-gpt2nomlp`, `max-gpt2relu`, `max-gpt2nobias` (GRAPH_VARIANTS: other
 functions, speed only), and the same function written otherwise: `max-gpt2projepilogue` (the
 block before 3077174), `max-gpt2lateres`, `max-gpt2sigmoid`, `max-gpt2fcepilogue`,
-`max-gpt2qkvalone`, `max-gpt2layernorm` (the blocks' LayerNorms, before the centered stream).
+`max-gpt2qkvalone`, `max-gpt2layernorm` (the blocks' LayerNorms, before the centered stream);
+`max-neoxlayernorm`, `max-philayernorm` (ROTARY_VARIANTS: the same for GPT-NeoX and Phi).
 `--graph-capture` picks the MAX modes (MODES): without capture (`<system>`); captured graphs
 replayed one synchronous step at a time (`<system>+capture`, AutoModel's default with
 capture); and as `max serve` and `max generate` run a GPU by default (`<system>+served`:
@@ -285,20 +286,44 @@ GRAPH_VARIANTS = {
 }
 
 
+
+
+def _rotary_layer_norms(rotary_config) -> list[Patch]:
+    """A rotary decoder's block LayerNorms over the uncentered stream (the graph before the
+    centered stream: families/llama_style/centering.py)."""
+    return [(rotary_config.RotaryConfig, "centered_residual", property(lambda self: False))]
+
+
+# Variants of a llama_style graph: the system whose checkpoint it runs, and the patch to
+# families.llama_style.rotary_config.
+ROTARY_VARIANTS = {
+    "neoxlayernorm": ("neox", _rotary_layer_norms),
+    "philayernorm": ("phi", _rotary_layer_norms),
+}
+
+
 def checkpoint_of(arch: str) -> str:
-    """The checkpoint (and package) a system runs: a graph variant runs GPT-2's own."""
+    """The checkpoint (and package) a system runs: a graph variant runs its model's own."""
+    if arch in ROTARY_VARIANTS:
+        return ROTARY_VARIANTS[arch][0]
     return "gpt2" if arch in GRAPH_VARIANTS else arch
 
 
 @contextlib.contextmanager
 def graph_variant(arch: str):
-    """GRAPH_VARIANTS[arch]'s patch to families.gpt2's graph while MAX builds it, undone after."""
-    if arch not in GRAPH_VARIANTS:
+    """GRAPH_VARIANTS[arch]'s patch to families.gpt2's graph (ROTARY_VARIANTS[arch]'s to
+    families.llama_style's) while MAX builds it, undone after."""
+    if arch in GRAPH_VARIANTS:
+        from families.gpt2 import gpt2
+
+        patches = GRAPH_VARIANTS[arch](gpt2)
+    elif arch in ROTARY_VARIANTS:
+        from families.llama_style import rotary_config
+
+        patches = ROTARY_VARIANTS[arch][1](rotary_config)
+    else:
         yield
         return
-    from families.gpt2 import gpt2
-
-    patches = GRAPH_VARIANTS[arch](gpt2)
     originals = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
     for owner, name, replacement in patches:
         setattr(owner, name, replacement)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import NamedTuple, TypeVar
 
 import numpy as np
-from max.graph import TensorValue, ops
+from max.graph import DeviceRef, TensorValue, Weight, ops
 from max.graph.weights import WeightData
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
@@ -24,6 +24,7 @@ from common.matmul import biased, product_alone
 from common.max_weights import numpy_view, weight_from_numpy
 from common.rotary import RotaryTable, head_channel_order
 
+from .centering import center_residual, folded_norm_weights
 from .rotary_config import ACTIVATIONS, RotaryConfig
 
 M = TypeVar("M", bound=Module)
@@ -70,6 +71,16 @@ def norm(config: RotaryConfig, dim: int, *, bias: bool = True) -> Module:
             dim, config.dtype, eps=layout.norm_eps, weight_offset=1.0, multiply_before_cast=True
         )
     return LayerNorm(dim, config.devices, config.dtype, eps=layout.norm_eps, use_bias=bias)
+
+
+def block_norm(config: RotaryConfig) -> Module:
+    """A block's norm: over a centered stream an RMSNorm that only normalizes (its gain and
+    bias are in the projections it feeds: `centering.py`), else the architecture's."""
+    if config.centered_residual:
+        return RMSNorm(
+            config.hidden_size, config.dtype, config.layout.norm_eps, multiply_before_cast=False
+        )
+    return norm(config, config.hidden_size)
 
 
 def linear(config: RotaryConfig, in_dim: int, out_dim: int, bias: bool) -> Linear:
@@ -191,10 +202,11 @@ class RotaryBlock(Module):
     def __init__(self, config: RotaryConfig, layer: int) -> None:
         super().__init__()
         self.layout = layout = config.layout
-        self.input_layernorm = norm(config, config.hidden_size)
+        self.mlp_reads_attention_norm = config.mlp_reads_attention_norm
+        self.input_layernorm = block_norm(config)
         self.attention = named(self, layout.attention, RotaryAttention(config, layer))
-        if not layout.one_norm:
-            self.post_attention_layernorm = norm(config, config.hidden_size)
+        if not self.mlp_reads_attention_norm:
+            self.post_attention_layernorm = block_norm(config)
         self.mlp = RotaryMLP(config)
 
     def __call__(self, x: TensorValue, step: Step) -> TensorValue:
@@ -203,7 +215,7 @@ class RotaryBlock(Module):
         if not self.layout.parallel_residual:
             h = x + attn
             return h + self.mlp(self.post_attention_layernorm(h))
-        mlp = self.mlp(h if self.layout.one_norm else self.post_attention_layernorm(x))
+        mlp = self.mlp(h if self.mlp_reads_attention_norm else self.post_attention_layernorm(x))
         # Summed in Hugging Face's order for the architecture.
         return x + attn + mlp if self.layout.residual_first else attn + mlp + x
 
@@ -250,14 +262,31 @@ class RotaryDecoder(PositionedDecoder):
             # The scale is rounded to the activation dtype first, as Hugging Face rounds it.
             scale = math.sqrt(config.hidden_size)
             h = h * ops.constant(scale, config.dtype, device=config.devices[0])
+        if config.centered_residual:
+            h = h - ops.mean(h, axis=-1)
         for layer in self.layers:
             h = layer(h, step)
         return h
 
-    def graph_weights(self, checked: Mapping[str, WeightData]) -> Mapping[str, WeightData]:
-        """With partial rotary and the split-and-store kernel, each q and k head's channels in
-        `head_channel_order` (rows of the projections and their biases)."""
+    def checkpoint_weights(self) -> dict[str, Weight]:
+        """The graph's weights and, over a centered stream, the norm weights `graph_weights`
+        folds away."""
+        weights = self.raw_state_dict()
         config = self.config
+        if config.centered_residual:
+            for name in folded_norm_weights(config):
+                weights[name] = Weight(
+                    name, config.dtype, [config.hidden_size], device=DeviceRef.CPU()
+                )
+        return weights
+
+    def graph_weights(self, checked: Mapping[str, WeightData]) -> Mapping[str, WeightData]:
+        """Over a centered stream, the norms folded (`centering.py`); with partial rotary and
+        the split-and-store kernel, each q and k head's channels in `head_channel_order` (rows
+        of the projections and their biases)."""
+        config = self.config
+        if config.centered_residual:
+            checked = center_residual(config, checked)
         if not config.splits_and_stores or config.rotary_dim == config.head_dim:
             return checked
         order = head_channel_order(config.head_dim, config.rotary_dim)

@@ -163,6 +163,24 @@ class RotaryConfig(TranslatedDecoderConfig):
         return self.layout.qk_norm is None
 
     @property
+    def centered_residual(self) -> bool:
+        """Whether the blocks run over a centered residual stream, their LayerNorms as RMSNorms
+        whose gains and biases are folded into the projections they feed (`centering.py`):
+        LayerNorms, and biases on the q/k/v projections and on an MLP of two projections."""
+        layout = self.layout
+        return (
+            layout.norm == "layer" and layout.qkv_bias and layout.mlp_bias and len(layout.mlp) == 2
+        )
+
+    @property
+    def mlp_reads_attention_norm(self) -> bool:
+        """Whether a block's MLP reads its attention's norm: parallel blocks with one norm (Phi,
+        StableLM), and every parallel block over a centered stream, whose two norms then only
+        normalize the same input."""
+        layout = self.layout
+        return layout.one_norm or (layout.parallel_residual and self.centered_residual)
+
+    @property
     def attention_scale(self) -> float:
         return self.head_dim**-0.5
 
