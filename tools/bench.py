@@ -286,8 +286,6 @@ GRAPH_VARIANTS = {
 }
 
 
-
-
 def _rotary_layer_norms(rotary_config) -> list[Patch]:
     """A rotary decoder's block LayerNorms over the uncentered stream (the graph before the
     centered stream: families/llama_style/centering.py)."""
