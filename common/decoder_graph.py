@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from max import tree
-from max.graph import Graph, TensorValue, Type, Value
+from max.graph import DeviceRef, Graph, TensorValue, Type, Value, Weight
 from max.graph import Module as GraphModule
 from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams, PagedCacheValues
 from max.nn.layer import Module
@@ -45,8 +45,17 @@ class PositionedDecoder(LogitsPostprocessMixin, Module):
 
     def checkpoint_weights(self) -> dict[str, Any]:
         """The weights a checkpoint feeds this graph (graph name to a weight with its shape and
-        dtype): the graph's own, unless `graph_weights` folds some away."""
-        return self.raw_state_dict()
+        dtype): the graph's own and the vectors `graph_weights` folds away (`folded_vectors`)."""
+        weights = self.raw_state_dict()
+        config = self.config
+        for name in self.folded_vectors():
+            weights[name] = Weight(name, config.dtype, [config.hidden_size], device=DeviceRef.CPU())
+        return weights
+
+    def folded_vectors(self) -> list[str]:
+        """The checkpoint's hidden-size vectors (norm biases, gains) that `graph_weights` folds
+        into other weights, so the graph binds none of them: none unless a family says so."""
+        return []
 
     def graph_weights(self, checked: Mapping[str, Any]) -> Mapping[str, Any]:
         """The checkpoint's weights, checked against `checkpoint_weights`, as the graph binds

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from max.graph import DeviceRef, TensorValue, Weight, ops
+from max.graph import TensorValue, ops
 from max.graph.weights import WeightData
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
@@ -192,19 +192,16 @@ class GPT2(PositionedDecoder):
             h = block(h, kv_collection, input_row_offsets, rotation)
         return h
 
-    def checkpoint_weights(self) -> dict[str, Weight]:
-        """The graph's weights and, over a centered stream, the blocks' LayerNorm biases that
-        `graph_weights` folds away."""
-        weights = self.raw_state_dict()
+    def folded_vectors(self) -> list[str]:
+        """Over a centered stream, the blocks' LayerNorm biases (`centering.py`)."""
         config = self.config
-        if config.centered_residual:
-            for layer in range(config.num_layers):
-                for norm_bias, _ in NORM_BIAS_INTO:
-                    name = f"h.{layer}.{norm_bias}"
-                    weights[name] = Weight(
-                        name, config.dtype, [config.hidden_size], device=DeviceRef.CPU()
-                    )
-        return weights
+        if not config.centered_residual:
+            return []
+        return [
+            f"h.{layer}.{norm_bias}"
+            for layer in range(config.num_layers)
+            for norm_bias, _ in NORM_BIAS_INTO
+        ]
 
     def graph_weights(self, checked: Mapping[str, WeightData]) -> Mapping[str, WeightData]:
         if self.config.centered_residual:

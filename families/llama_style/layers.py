@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import NamedTuple, TypeVar
 
 import numpy as np
-from max.graph import DeviceRef, TensorValue, Weight, ops
+from max.graph import TensorValue, ops
 from max.graph.weights import WeightData
 from max.nn.embedding import Embedding
 from max.nn.kv_cache import PagedCacheValues
@@ -268,17 +268,11 @@ class RotaryDecoder(PositionedDecoder):
             h = layer(h, step)
         return h
 
-    def checkpoint_weights(self) -> dict[str, Weight]:
-        """The graph's weights and, over a centered stream, the norm weights `graph_weights`
-        folds away."""
-        weights = self.raw_state_dict()
+    def folded_vectors(self) -> list[str]:
+        """Over a centered stream, the block norms' weights the graph does not bind
+        (`centering.py`)."""
         config = self.config
-        if config.centered_residual:
-            for name in folded_norm_weights(config):
-                weights[name] = Weight(
-                    name, config.dtype, [config.hidden_size], device=DeviceRef.CPU()
-                )
-        return weights
+        return folded_norm_weights(config) if config.centered_residual else []
 
     def graph_weights(self, checked: Mapping[str, WeightData]) -> Mapping[str, WeightData]:
         """Over a centered stream, the norms folded (`centering.py`); with partial rotary and
